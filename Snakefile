@@ -1,0 +1,30 @@
+# Reproduction of a convolutional-network study (Visión por Computador 2019-20,
+# Universidad de Granada, Práctica 2): BaseNet and cumulative improvements on the
+# first 25 CIFAR-100 classes, ResNet50 on Caltech-UCSD Birds-200, and a report.
+#
+#   snakemake --cores 4                          # the whole study
+#   snakemake --cores 4 --configfile config/demo.yaml   # offline demo, minutes
+#   snakemake --report results/report.zip        # Snakemake's HTML report
+from snakemake.utils import min_version, validate
+
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/config.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/cifar.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        cifar_targets(),

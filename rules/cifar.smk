@@ -1,0 +1,177 @@
+# Part 1 and 2 of the study: BaseNet on the first CIFAR-100 classes and its
+# cumulative improvements, one training job per variant.
+
+
+localrules:
+    download_archive,
+
+
+def cifar_archive(wildcards):
+    if CIFAR_ARCHIVE["source"] == "local":
+        return CIFAR_ARCHIVE["path"]
+    if CIFAR_ARCHIVE["source"] == "synthetic":
+        return f"{RESULTS}/cifar/synthetic/{CIFAR_ARCHIVE['filename']}"
+    return f"{RESULTS}/downloads/{CIFAR_ARCHIVE['filename']}"
+
+
+def cifar_targets():
+    if not config["cifar"]["enabled"]:
+        return []
+    return expand(
+        f"{RESULTS}/cifar/{{variant}}/{{file}}",
+        variant=CIFAR_VARIANTS,
+        file=["metrics.json", "curves.png"],
+    )
+
+
+rule download_archive:
+    """Fetch an archive of the `datasets` catalogue; verified by md5 before it lands."""
+    output:
+        f"{RESULTS}/downloads/{{filename}}",
+    params:
+        urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
+        md5=lambda wc: DOWNLOAD_FILES[wc.filename]["md5"],
+    log:
+        f"{LOGS}/download/{{filename}}.log",
+    benchmark:
+        f"{BENCHMARKS}/download/{{filename}}.tsv"
+    retries: 1
+    threads: 1
+    resources:
+        mem_mb=512,
+        runtime=60,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/download.py"
+
+
+rule synthetic_cifar:
+    """A learnable stand-in archive in the canonical layout (tests, offline demo)."""
+    output:
+        f"{RESULTS}/cifar/synthetic/{{filename}}",
+    params:
+        dataset=config["cifar"]["dataset"],
+        train_per_class=config["cifar"]["synthetic"]["train_per_class"],
+        test_per_class=config["cifar"]["synthetic"]["test_per_class"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/cifar/synthetic/{{filename}}.log",
+    benchmark:
+        f"{BENCHMARKS}/cifar/synthetic/{{filename}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/synthetic_cifar.py"
+
+
+rule prepare_cifar:
+    """Check and read the archive, keep the first classes, split off validation."""
+    input:
+        cifar_archive,
+    output:
+        arrays=f"{RESULTS}/cifar/data.npz",
+        split=f"{RESULTS}/cifar/split.json",
+    params:
+        dataset=config["cifar"]["dataset"],
+        md5=CIFAR_ARCHIVE["md5"],
+        num_classes=config["cifar"]["num_classes"],
+        validation_fraction=config["cifar"]["validation_fraction"],
+        max_train_per_class=config["cifar"].get("max_train_per_class"),
+        seed=config["seed"],
+    log:
+        f"{LOGS}/cifar/prepare.log",
+    benchmark:
+        f"{BENCHMARKS}/cifar/prepare.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/prepare_cifar.py"
+
+
+rule train_cifar:
+    """Train one variant from scratch (resuming a killed run from its last epoch)."""
+    input:
+        arrays=rules.prepare_cifar.output.arrays,
+    output:
+        model=f"{RESULTS}/cifar/{{variant}}/model.keras",
+        history=f"{RESULTS}/cifar/{{variant}}/history.csv",
+    params:
+        settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
+        seed=config["seed"],
+        jit_compile=config["training"]["jit_compile"],
+        mixed_precision=config["training"]["mixed_precision"],
+        resume_dir=lambda wc: f"{RESUME}/cifar/{wc.variant}",
+    log:
+        f"{LOGS}/cifar/{{variant}}/train.log",
+    benchmark:
+        f"{BENCHMARKS}/cifar/{{variant}}/train.tsv"
+    threads: 4
+    resources:
+        mem_mb=tf_mem_mb(6000),
+        runtime=lambda wc: training_runtime(CIFAR_VARIANTS[wc.variant]["settings"], 1.5),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/train_cifar.py"
+
+
+rule evaluate_cifar:
+    """Test metrics of one variant: accuracy, top-5, loss, per class, confusion matrix."""
+    input:
+        model=rules.train_cifar.output.model,
+        history=rules.train_cifar.output.history,
+        arrays=rules.prepare_cifar.output.arrays,
+    output:
+        metrics=f"{RESULTS}/cifar/{{variant}}/metrics.json",
+    params:
+        settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/cifar/{{variant}}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/cifar/{{variant}}/evaluate.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/evaluate_cifar.py"
+
+
+rule plot_cifar_curves:
+    """Learning curves of one variant: loss and accuracy, training vs validation."""
+    input:
+        history=rules.train_cifar.output.history,
+    output:
+        report(
+            f"{RESULTS}/cifar/{{variant}}/curves.png",
+            caption="../report/cifar_curves.rst",
+            category="CIFAR",
+            subcategory="Learning curves",
+            labels={"variant": "{variant}", "figure": "learning curves"},
+        ),
+    params:
+        title=lambda wc: f"CIFAR: {wc.variant}",
+    log:
+        f"{LOGS}/cifar/{{variant}}/curves.log",
+    benchmark:
+        f"{BENCHMARKS}/cifar/{{variant}}/curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/plot_curves.py"

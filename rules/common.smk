@@ -1,0 +1,51 @@
+import os
+import re
+import sys
+from pathlib import Path
+
+# The rules' logic lives in the convstudy package (src/). It is importable here
+# without installation, and jobs see it through PYTHONPATH: a conda env made from
+# envs/*.yaml holds the dependencies, not this package.
+SRC = str(Path(workflow.basedir) / "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from convstudy.config import cifar_archive_source, cifar_variants, load_schema
+from convstudy.variants import ConfigError
+
+SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
+
+# Everything that can be checked without data is checked now, before any job:
+# unknown bases, cycles, incomplete variants, architectures that do not fit.
+try:
+    CIFAR_VARIANTS = cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
+    CIFAR_ARCHIVE = cifar_archive_source(config)
+except ConfigError as exc:
+    raise ConfigError(f"invalid configuration: {exc}") from None
+
+RESULTS = config["results_dir"].rstrip("/")
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+# Per-epoch resume state; deliberately not a declared output, so that Snakemake
+# keeps it when a killed training job is rerun with --rerun-incomplete.
+RESUME = f"{RESULTS}/resume"
+
+DOWNLOAD_FILES = {entry["filename"]: entry for entry in config["datasets"].values()}
+
+
+wildcard_constraints:
+    variant="|".join(map(re.escape, CIFAR_VARIANTS)) or "no-variant",
+    filename="|".join(map(re.escape, DOWNLOAD_FILES)),
+
+
+def tf_mem_mb(base_mb):
+    """Memory request that grows with each retry after an out-of-memory kill."""
+    return lambda wildcards, attempt: base_mb * attempt
+
+
+def training_runtime(settings, minutes_per_epoch):
+    """Wall-time request in minutes for a training job of `settings`."""
+    return int(15 + minutes_per_epoch * settings["epochs"])

@@ -1,0 +1,16 @@
+"""Rule evaluate_cifar: test metrics of one trained variant."""
+
+from convstudy.experiments.cifar import evaluate_variant
+from convstudy.runtime import logged
+
+with logged(snakemake.log[0]):
+    evaluate_variant(
+        snakemake.input.model,
+        snakemake.input.arrays,
+        snakemake.input.history,
+        name=snakemake.wildcards.variant,
+        settings=snakemake.params.settings,
+        threads=snakemake.threads,
+        seed=snakemake.params.seed,
+        metrics_out=snakemake.output.metrics,
+    )

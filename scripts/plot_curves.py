@@ -1,0 +1,10 @@
+"""Rules plot_*_curves: learning curves (loss, accuracy; training vs validation)."""
+
+from convstudy.plots import learning_curve_figure
+from convstudy.runtime import logged
+from convstudy.io import read_history
+
+with logged(snakemake.log[0]):
+    learning_curve_figure(
+        read_history(snakemake.input.history), snakemake.params.title, snakemake.output[0]
+    )

@@ -1,0 +1,1 @@
+"""Dataset readers, synthetic archives and splits."""

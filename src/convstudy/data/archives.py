@@ -1,0 +1,87 @@
+"""Fetching and checking archives: checksums, retried downloads, atomic writes.
+
+A download lands under a temporary name and is renamed into place only after
+its checksum matched, so no rule ever sees a partial or wrong archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveError(RuntimeError):
+    """An archive that is missing, corrupt, truncated or not what the checksum says."""
+
+
+def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_md5(path: str | Path, expected: str | None) -> str:
+    """Return the file's md5; raise ArchiveError when it is not ``expected``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchiveError(f"{path}: no such file")
+    actual = md5sum(path)
+    if expected is not None and actual != expected.lower():
+        raise ArchiveError(
+            f"{path}: md5 checksum mismatch: expected {expected.lower()}, got {actual} "
+            "(a truncated or different file; for a local archive of your own, set its md5 "
+            "in the config)"
+        )
+    return actual
+
+
+def _fetch(url: str, dest: Path, timeout: float) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out, length=1 << 20)
+
+
+def download(
+    urls: Sequence[str],
+    dest: str | Path,
+    md5: str | None,
+    *,
+    attempts: int = 3,
+    backoff: float = 5.0,
+    timeout: float = 60.0,
+    fetch: Callable[[str, Path, float], None] = _fetch,
+) -> str:
+    """Download the first URL that yields a file with the right checksum.
+
+    Each URL is tried ``attempts`` times with growing pauses; a file with the
+    wrong checksum is discarded at once (retrying the same host would not fix it).
+    Returns the URL that worked.
+    """
+    dest = Path(dest)
+    problems = []
+    for url in urls:
+        for attempt in range(1, attempts + 1):
+            try:
+                with atomic_path(dest) as tmp:
+                    log.info("downloading %s (attempt %d/%d)", url, attempt, attempts)
+                    fetch(url, tmp, timeout)
+                    verify_md5(tmp, md5)
+                return url
+            except ArchiveError as exc:
+                problems.append(f"{url}: {exc}")
+                break
+            except OSError as exc:
+                problems.append(f"{url} (attempt {attempt}): {exc}")
+                if attempt < attempts:
+                    time.sleep(backoff * attempt)
+    raise ArchiveError(f"could not download {dest.name}:\n  " + "\n  ".join(problems))

@@ -1,0 +1,1 @@
+"""What each rule runs, per part of the study."""

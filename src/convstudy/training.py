@@ -1,0 +1,237 @@
+"""Compiling and fitting classifiers, epoch by epoch, with resumable checkpoints.
+
+Training runs one ``fit`` call per epoch on a dataset that is a pure function
+of (seed, epoch). After every epoch the weights, the optimizer's state and the
+history so far go to a resume directory outside the rule's outputs; a job that
+was killed picks up from the last finished epoch and ends with the same numbers
+as one that ran straight through (on CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .io import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+#: Test hook: kill the job (SIGKILL, as an out-of-memory kill or scancel would)
+#: right after this epoch's checkpoint is written.
+KILL_AFTER_EPOCH_ENV = "CONVSTUDY_KILL_AFTER_EPOCH"
+
+
+def make_optimizer(opt: Mapping, schedule: Mapping, steps_per_epoch: int, epochs: int):
+    """The optimizer of a variant's settings, with its learning-rate schedule."""
+    lr = opt["learning_rate"]
+    warmup = schedule.get("warmup_epochs", 0) * steps_per_epoch
+    total = steps_per_epoch * epochs
+    if schedule["name"] == "cosine" or warmup:
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else lr,
+            decay_steps=max(1, total - warmup),
+            # alpha=1 keeps a constant rate after the warm-up.
+            alpha=0.0 if schedule["name"] == "cosine" else 1.0,
+            warmup_target=lr if warmup else None,
+            warmup_steps=warmup,
+        )
+    wd = opt.get("weight_decay", 0.0) or None
+    name = opt["name"]
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(
+            learning_rate=lr,
+            momentum=opt.get("momentum", 0.0),
+            nesterov=opt.get("nesterov", False),
+            weight_decay=wd,
+        )
+    elif name == "adam":
+        optimizer = keras.optimizers.Adam(learning_rate=lr, weight_decay=wd)
+    elif name == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate=lr, weight_decay=wd or 0.004)
+    else:
+        raise ValueError(f"unknown optimizer {name!r}")
+    if wd:
+        # Decay the weights, not the biases or batch-norm scales and shifts.
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def compile_model(
+    model: keras.Model,
+    settings: Mapping,
+    steps_per_epoch: int,
+    *,
+    steps_per_execution: int = 1,
+    jit_compile: bool = False,
+) -> keras.Model:
+    model.compile(
+        optimizer=make_optimizer(
+            settings["optimizer"], settings["schedule"], steps_per_epoch, settings["epochs"]
+        ),
+        loss=keras.losses.CategoricalCrossentropy(
+            label_smoothing=settings.get("label_smoothing", 0.0)
+        ),
+        metrics=["accuracy"],
+        # Never run past an epoch's end in one call: the epoch is the unit of resuming.
+        steps_per_execution=max(1, min(steps_per_execution, steps_per_epoch)),
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def current_learning_rate(model: keras.Model) -> float:
+    lr = model.optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+def reseed_layers(model: keras.Model, seed: int, epoch: int) -> None:
+    """Put every random layer (dropout, ...) at a state fixed by (seed, epoch, layer).
+
+    Their generators are not part of the weights; resetting them each epoch
+    makes a resumed epoch draw the same dropout masks as an uninterrupted one.
+    """
+    for i, layer in enumerate(model._flatten_layers(include_self=False)):
+        for generator in getattr(layer, "_seed_generators", []):
+            generator.state.assign(
+                np.array([(seed * 7919 + i) % (2**31), epoch * 1_000_003], dtype="uint32")
+            )
+
+
+def fingerprint(settings: Mapping, seed: int, *arrays: np.ndarray) -> str:
+    """Identity of a training run: its settings, seed and training data."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(str(seed).encode())
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class Checkpointer:
+    """Per-epoch resume state in ``directory``: weights, optimizer variables, history."""
+
+    def __init__(self, directory: str | Path | None, run_id: str):
+        self.directory = Path(directory) if directory else None
+        self.run_id = run_id
+
+    @property
+    def _state(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def _arrays(self) -> Path:
+        return self.directory / "state.npz"
+
+    def load(self, model: keras.Model) -> tuple[int, list[dict]]:
+        """Restore the last finished epoch; ``(0, [])`` when there is nothing to resume."""
+        if self.directory is None or not self._state.exists() or not self._arrays.exists():
+            return 0, []
+        state = read_json(self._state)
+        if state.get("run_id") != self.run_id:
+            log.info("resume state in %s belongs to another run: starting afresh", self.directory)
+            return 0, []
+        with np.load(self._arrays) as npz:
+            weights = [npz[f"w{i}"] for i in range(state["n_weights"])]
+            opt_values = [npz[f"o{i}"] for i in range(state["n_optimizer"])]
+        model.set_weights(weights)
+        model.optimizer.build(model.trainable_variables)
+        for var, value in zip(model.optimizer.variables, opt_values, strict=True):
+            var.assign(value)
+        log.info("resuming after epoch %d from %s", state["epoch"], self.directory)
+        return state["epoch"], state["history"]
+
+    def save(self, model: keras.Model, epoch: int, history: list[dict]) -> None:
+        if self.directory is None:
+            return
+        weights = model.get_weights()
+        opt_values = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+        arrays = {f"w{i}": w for i, w in enumerate(weights)}
+        arrays.update({f"o{i}": v for i, v in enumerate(opt_values)})
+        with atomic_path(self._arrays, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        write_json(
+            self._state,
+            {
+                "run_id": self.run_id,
+                "epoch": epoch,
+                "n_weights": len(weights),
+                "n_optimizer": len(opt_values),
+                "history": history,
+            },
+        )
+
+    def clear(self) -> None:
+        if self.directory is not None and self.directory.exists():
+            shutil.rmtree(self.directory)
+
+
+def fit_epochs(
+    model: keras.Model,
+    train_data: Callable[[int], object],
+    val_data,
+    epochs: int,
+    *,
+    seed: int,
+    checkpointer: Checkpointer | None = None,
+    describe: str = "",
+) -> list[dict]:
+    """Train epoch by epoch; ``train_data(epoch)`` gives that epoch's dataset.
+
+    Returns the history rows (``HISTORY_FIELDS``). Resumes from ``checkpointer``.
+    """
+    checkpointer = checkpointer or Checkpointer(None, "")
+    start, history = checkpointer.load(model)
+    kill_after = int(os.environ.get(KILL_AFTER_EPOCH_ENV, "0") or 0)
+    for epoch in range(start, epochs):
+        reseed_layers(model, seed, epoch)
+        lr = current_learning_rate(model)
+        began = time.perf_counter()
+        result = model.fit(
+            train_data(epoch),
+            validation_data=val_data,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=0,
+        ).history
+        seconds = time.perf_counter() - began
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(result["loss"][-1]),
+            "accuracy": float(result["accuracy"][-1]),
+            "val_loss": float(result["val_loss"][-1]),
+            "val_accuracy": float(result["val_accuracy"][-1]),
+            "seconds": round(seconds, 3),
+            "learning_rate": lr,
+        }
+        history.append(row)
+        log.info(
+            "%sepoch %d/%d: loss %.4f acc %.4f | val_loss %.4f val_acc %.4f | %.1fs",
+            f"{describe}: " if describe else "",
+            epoch + 1,
+            epochs,
+            row["loss"],
+            row["accuracy"],
+            row["val_loss"],
+            row["val_accuracy"],
+            seconds,
+        )
+        checkpointer.save(model, epoch + 1, history)
+        if kill_after and epoch + 1 == kill_after:
+            log.warning("%s=%d: killing this job now", KILL_AFTER_EPOCH_ENV, kill_after)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return history
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
