@@ -26,6 +26,10 @@ try:
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
 
+# Every experiment of every part, in report order: {part: {name: resolved variant}}.
+# Each part's rule file registers its own; the report reads them from here.
+EXPERIMENTS = {"cifar": CIFAR_VARIANTS}
+
 RESULTS = config["results_dir"].rstrip("/")
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
