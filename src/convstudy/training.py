@@ -200,6 +200,7 @@ def fit_epochs(
             validation_data=val_data,
             epochs=epoch + 1,
             initial_epoch=epoch,
+            shuffle=False,  # the dataset is already shuffled, per (seed, epoch)
             verbose=0,
         ).history
         seconds = time.perf_counter() - began

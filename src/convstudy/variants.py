@@ -44,8 +44,8 @@ def lineage(variants: Mapping[str, Mapping], name: str, where: str = "variants")
                 f"{where}.{chain[-1]}: base '{base}' is not a variant (known: {known})"
             )
         if base in chain:
-            cycle = " -> ".join(list(reversed(chain)) + [base])
-            raise ConfigError(f"{where}: the bases form a cycle: {cycle}")
+            cycle = " -> ".join(chain[chain.index(base) :] + [base])
+            raise ConfigError(f"{where}: the bases form a cycle (variant -> its base): {cycle}")
         chain.append(base)
     return list(reversed(chain))
 

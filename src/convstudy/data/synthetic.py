@@ -129,8 +129,8 @@ def write_synthetic_cifar(
         return [f"{prefix}_s_{i:06d}.png".encode() for i in range(count)]
 
     with atomic_path(path, suffix=".tar.gz") as tmp:
-        # A fixed gzip timestamp makes the archive, and so its md5, reproducible.
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        # A fixed gzip timestamp and no file name make the archive (and its md5) reproducible.
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
                 if dataset == "cifar100":
                     for member, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
