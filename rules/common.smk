@@ -1,17 +1,12 @@
-import os
 import re
 import sys
 from pathlib import Path
 
-# The rules' logic lives in the convstudy package (src/). It is importable here
-# without installation, and jobs see it through PYTHONPATH: a conda env made from
-# envs/*.yaml holds the dependencies, not this package.
+# The rules' logic lives in the convstudy package (src/), importable here without
+# installation; jobs import it the same way through scripts/_src_path.py.
 SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
-)
 
 from convstudy.config import cifar_archive_source, cifar_variants, load_schema
 from convstudy.variants import ConfigError
@@ -53,3 +48,21 @@ def tf_mem_mb(base_mb):
 def training_runtime(settings, minutes_per_epoch):
     """Wall-time request in minutes for a training job of `settings`."""
     return int(15 + minutes_per_epoch * settings["epochs"])
+
+
+def cifar_archive(wildcards):
+    if CIFAR_ARCHIVE["source"] == "local":
+        return CIFAR_ARCHIVE["path"]
+    if CIFAR_ARCHIVE["source"] == "synthetic":
+        return f"{RESULTS}/cifar/synthetic/{CIFAR_ARCHIVE['filename']}"
+    return f"{RESULTS}/downloads/{CIFAR_ARCHIVE['filename']}"
+
+
+def cifar_targets():
+    if not config["cifar"]["enabled"]:
+        return []
+    return expand(
+        f"{RESULTS}/cifar/{{variant}}/{{file}}",
+        variant=CIFAR_VARIANTS,
+        file=["metrics.json", "curves.png"],
+    )

@@ -1,5 +1,6 @@
 """Rule download_archive: fetch an archive, trying each URL, verified by md5."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.archives import download
 from convstudy.runtime import logged
 

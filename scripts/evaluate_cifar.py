@@ -1,5 +1,6 @@
 """Rule evaluate_cifar: test metrics of one trained variant."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import evaluate_variant
 from convstudy.runtime import logged
 

@@ -1,5 +1,6 @@
 """Rule prepare_cifar: check the archive, keep the first classes, split, store arrays."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import prepare
 from convstudy.runtime import logged
 

@@ -1,5 +1,6 @@
 """Rule synthetic_cifar: write a learnable stand-in archive in the canonical layout."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.synthetic import write_synthetic_cifar
 from convstudy.runtime import logged
 

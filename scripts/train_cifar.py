@@ -1,5 +1,6 @@
 """Rule train_cifar: train one variant (resuming from its last finished epoch)."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import train_variant
 from convstudy.runtime import logged
 
