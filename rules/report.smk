@@ -11,6 +11,13 @@ from convstudy.report import (
     run_parts,
 )
 
+
+# The PDF is built where the workflow was started: that is where latexmk was looked
+# for (report.pdf: auto), and a cluster node may lack it.
+localrules:
+    report_pdf,
+
+
 REPORT = f"{RESULTS}/report"
 REPORT_PARTS = report_parts(config, EXPERIMENTS)
 REPORTED = run_parts(config, EXPERIMENTS)

@@ -532,3 +532,10 @@ def test_report_of_a_run_with_every_part_off(tmp_path):
     if HAS_LATEXMK:
         report.build_pdf(out / "report.tex", out / "report.pdf")
         assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_best_is_chosen_on_validation_not_test():
+    a = {"experiment": "a", "final_val_accuracy": 0.5, "test": {"accuracy": 0.9}}
+    b = {"experiment": "b", "final_val_accuracy": 0.6, "test": {"accuracy": 0.1}}
+    c = {"experiment": "c", "final_val_accuracy": 0.6, "test": {"accuracy": 0.2}}
+    assert report.best_experiment([a, b, c])["experiment"] == "b"
