@@ -337,8 +337,22 @@ def test_birds_figures_and_partial_run_text(birds_report):
 def test_birds_latex_compiles(birds_report, tmp_path):
     out, _ = birds_report
     report.build_pdf(out / "report.tex", out / "report.pdf")
-    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
-    assert not list(out.glob(".latexmk-*")), "scratch directory left behind"
+    first = (out / "report.pdf").read_bytes()
+    assert first.startswith(b"%PDF")
+    report.build_pdf(out / "report.tex", out / "report.pdf")
+    assert (out / "report.pdf").read_bytes() == first, "same .tex, different PDF"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "figures", "report.md", "report.pdf", "report.tex", "summary.csv"
+    ], "scratch files left behind"
+
+
+def test_figures_are_reproducible(tmp_path):
+    bars = [{"name": "a_b", "accuracy": 0.4, "kind": None}, {"name": "c", "accuracy": 0.6, "kind": None}]
+    refs = [{"label": "study", "accuracy": 0.5}]
+    for run in ("one", "two"):
+        accuracy_bars(bars, refs, "t", [tmp_path / run / "f.png", tmp_path / run / "f.pdf"])
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "one" / f"f.{ext}").read_bytes() == (tmp_path / "two" / f"f.{ext}").read_bytes()
 
 
 def test_build_pdf_without_latexmk_names_the_fix(tmp_path):

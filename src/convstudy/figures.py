@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .plots import draw_learning_curves, plt
 from .io import atomic_path
+from .report import best_and_worst
 
 #: Colours of experiments by ``kind`` (birds: head on cached features / fine-tuned);
 #: parts without kinds use the first.
@@ -170,24 +171,6 @@ def confusion_figure(
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
     save_formats(fig, paths)
-
-
-def rank_classes(per_class: Mapping[str, float | None]) -> list[tuple[str, float]]:
-    """Classes with test examples, best first (ties by name, so the order is stable)."""
-    scored = [(name, float(acc)) for name, acc in per_class.items() if acc is not None]
-    return sorted(scored, key=lambda item: (-item[1], item[0]))
-
-
-def best_and_worst(
-    per_class: Mapping[str, float | None], n: int = 10
-) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """The ``n`` best and ``n`` worst classes (worst last); all classes split in two
-    when there are no more than ``2 n``."""
-    ranked = rank_classes(per_class)
-    if len(ranked) <= 2 * n:
-        half = math.ceil(len(ranked) / 2)
-        return ranked[:half], ranked[half:]
-    return ranked[:n], ranked[-n:]
 
 
 def per_class_figure(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +250,24 @@ def best_experiment(metrics: Sequence[Mapping]) -> Mapping:
     if not metrics:
         raise ValueError("no experiments to choose from")
     return max(metrics, key=lambda m: m["final_val_accuracy"])
+
+
+def rank_classes(per_class: Mapping[str, float | None]) -> list[tuple[str, float]]:
+    """Classes with test examples, best first (ties by name, so the order is stable)."""
+    scored = [(name, float(acc)) for name, acc in per_class.items() if acc is not None]
+    return sorted(scored, key=lambda item: (-item[1], item[0]))
+
+def best_and_worst(
+    per_class: Mapping[str, float | None], n: int = 10
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """The ``n`` best and ``n`` worst classes (worst last); all classes split in two
+    when there are no more than ``2 n``."""
+    ranked = rank_classes(per_class)
+    if len(ranked) <= 2 * n:
+        half = math.ceil(len(ranked) / 2)
+        return ranked[:half], ranked[half:]
+    return ranked[:n], ranked[-n:]
+
 
 
 def summary_row(metrics: Mapping, info: Mapping) -> dict:
@@ -623,8 +641,6 @@ def part_context(
                 "lines": describe_settings(exp["settings"], class_count),
             }
         )
-    from .figures import best_and_worst, rank_classes
-
     ranked = rank_classes(best["test"]["per_class_accuracy"])
     top, bottom = best_and_worst(best["test"]["per_class_accuracy"], PER_CLASS_SHOWN)
     figures = []
@@ -755,7 +771,11 @@ def build_pdf(tex: str | Path, pdf_out: str | Path, latexmk: str = "latexmk") ->
     if exe is None:
         raise FileNotFoundError(pdf_instructions(tex, latexmk))
     pdf_out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".latexmk-", dir=pdf_out.parent) as build:
+    # A fixed scratch name: pdfTeX puts the output path into the PDF's ID.
+    build = pdf_out.parent / f".{pdf_out.stem}.latexmk"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir()
+    try:
         cmd = [
             exe,
             "-pdf",
@@ -769,7 +789,7 @@ def build_pdf(tex: str | Path, pdf_out: str | Path, latexmk: str = "latexmk") ->
         # Fixed dates make the same .tex give the same PDF.
         env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
         proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, env=env)
-        tex_log = Path(build) / tex.with_suffix(".log").name
+        tex_log = build / tex.with_suffix(".log").name
         if proc.returncode != 0:
             details = tex_log.read_text(errors="replace") if tex_log.exists() else proc.stdout
             raise RuntimeError(
@@ -778,7 +798,9 @@ def build_pdf(tex: str | Path, pdf_out: str | Path, latexmk: str = "latexmk") ->
             )
         log.info("latexmk output (end):\n%s", "\n".join(proc.stdout.splitlines()[-15:]))
         with atomic_path(pdf_out, suffix=".pdf") as tmp:
-            shutil.copyfile(Path(build) / tex.with_suffix(".pdf").name, tmp)
+            shutil.copyfile(build / tex.with_suffix(".pdf").name, tmp)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     log.info("wrote %s", pdf_out)
 
 
