@@ -22,9 +22,11 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/cifar.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
+        REPORT_TARGETS,
         cifar_targets(),

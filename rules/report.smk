@@ -1,0 +1,255 @@
+# Part 3 of the study: the final report over every experiment of every part that was
+# run (EXPERIMENTS, rules/common.smk). Figures are rules of their own, so that a change
+# to the templates renders the text again and redraws nothing.
+
+from convstudy.report import (
+    check_references,
+    figure_file,
+    part_info,
+    pdf_wanted,
+    report_parts,
+    run_parts,
+)
+
+
+# The PDF is built where the workflow was started: that is where latexmk was looked
+# for (report.pdf: auto), and a cluster node may lack it.
+localrules:
+    report_pdf,
+
+
+REPORT = f"{RESULTS}/report"
+REPORT_PARTS = report_parts(config, EXPERIMENTS)
+REPORTED = run_parts(config, EXPERIMENTS)
+REPORTED_PARTS_RE = "|".join(map(re.escape, REPORTED)) or "no-part"
+try:
+    check_references(config["report"]["references"])
+except ValueError as exc:
+    raise ConfigError(f"invalid configuration: {exc}") from None
+
+REPORT_METRICS = [
+    f"{RESULTS}/{part}/{name}/metrics.json"
+    for part in REPORTED
+    for name in EXPERIMENTS[part]
+]
+# Every figure of every part that was run: {"png": [...], "pdf": [...]}.
+REPORT_FIGURES = {
+    ext: [
+        f"{REPORT}/{figure_file(part, kind, ext)}"
+        for part in REPORTED
+        for kind in part_info(part).figures
+    ]
+    for ext in ("png", "pdf")
+}
+REPORT_TARGETS = [
+    f"{REPORT}/report.md",
+    f"{REPORT}/report.tex",
+    f"{REPORT}/summary.csv",
+]
+if pdf_wanted(config["report"]["pdf"], config["report"]["latexmk"]):
+    REPORT_TARGETS.append(f"{REPORT}/report.pdf")
+
+
+rule report_accuracy:
+    """Test accuracy of every experiment of a part, with the study's reference points."""
+    input:
+        metrics=lambda wc: expand(
+            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
+        ),
+    output:
+        png=report(
+            f"{REPORT}/figures/{{part}}_accuracy.png",
+            caption="../report/report_accuracy.rst",
+            category=lambda wc: part_info(wc.part).label,
+            subcategory="Overview",
+            labels=lambda wc: {
+                "part": part_info(wc.part).label,
+                "figure": "test accuracy",
+            },
+        ),
+        pdf=f"{REPORT}/figures/{{part}}_accuracy.pdf",
+    log:
+        f"{LOGS}/report/{{part}}_accuracy.log",
+    benchmark:
+        f"{BENCHMARKS}/report/{{part}}_accuracy.tsv"
+    wildcard_constraints:
+        part=REPORTED_PARTS_RE,
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
+        kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
+        references=lambda wc: config["report"]["references"].get(wc.part, []),
+    script:
+        "../scripts/report_accuracy_figure.py"
+
+
+rule report_curves:
+    """Learning curves of every experiment of a part in one grid."""
+    input:
+        histories=lambda wc: expand(
+            f"{RESULTS}/{wc.part}/{{name}}/history.csv", name=EXPERIMENTS[wc.part]
+        ),
+    output:
+        png=report(
+            f"{REPORT}/figures/{{part}}_curves.png",
+            caption="../report/report_curves.rst",
+            category=lambda wc: part_info(wc.part).label,
+            subcategory="Overview",
+            labels=lambda wc: {
+                "part": part_info(wc.part).label,
+                "figure": "learning curves",
+            },
+        ),
+        pdf=f"{REPORT}/figures/{{part}}_curves.pdf",
+    log:
+        f"{LOGS}/report/{{part}}_curves.log",
+    benchmark:
+        f"{BENCHMARKS}/report/{{part}}_curves.tsv"
+    wildcard_constraints:
+        part=REPORTED_PARTS_RE,
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        names=lambda wc: list(EXPERIMENTS[wc.part]),
+        title=lambda wc: f"{part_info(wc.part).label}: learning curves",
+    script:
+        "../scripts/report_curves_figure.py"
+
+
+rule report_confusion:
+    """Confusion matrix of a part's best experiment (by validation accuracy)."""
+    input:
+        metrics=lambda wc: expand(
+            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
+        ),
+    output:
+        png=report(
+            f"{REPORT}/figures/{{part}}_confusion.png",
+            caption="../report/report_confusion.rst",
+            category=lambda wc: part_info(wc.part).label,
+            subcategory="Best model",
+            labels=lambda wc: {
+                "part": part_info(wc.part).label,
+                "figure": "confusion matrix",
+            },
+        ),
+        pdf=f"{REPORT}/figures/{{part}}_confusion.pdf",
+    log:
+        f"{LOGS}/report/{{part}}_confusion.log",
+    benchmark:
+        f"{BENCHMARKS}/report/{{part}}_confusion.tsv"
+    wildcard_constraints:
+        part=REPORTED_PARTS_RE,
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
+    script:
+        "../scripts/report_confusion_figure.py"
+
+
+rule report_per_class:
+    """Per-class test accuracy of a part's best experiment: the best and worst classes."""
+    input:
+        metrics=lambda wc: expand(
+            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
+        ),
+    output:
+        png=report(
+            f"{REPORT}/figures/{{part}}_per_class.png",
+            caption="../report/report_per_class.rst",
+            category=lambda wc: part_info(wc.part).label,
+            subcategory="Best model",
+            labels=lambda wc: {
+                "part": part_info(wc.part).label,
+                "figure": "per-class accuracy",
+            },
+        ),
+        pdf=f"{REPORT}/figures/{{part}}_per_class.pdf",
+    log:
+        f"{LOGS}/report/{{part}}_per_class.log",
+    benchmark:
+        f"{BENCHMARKS}/report/{{part}}_per_class.tsv"
+    wildcard_constraints:
+        part=REPORTED_PARTS_RE,
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
+        shown=10,
+    script:
+        "../scripts/report_per_class_figure.py"
+
+
+rule report:
+    """summary.csv, report.md and report.tex of every part that was run."""
+    input:
+        metrics=REPORT_METRICS,
+        figures=REPORT_FIGURES["png"] + REPORT_FIGURES["pdf"],
+        md_template="report/report.md.j2",
+        tex_template="report/report.tex.j2",
+    output:
+        md=f"{REPORT}/report.md",
+        tex=f"{REPORT}/report.tex",
+        summary=report(
+            f"{REPORT}/summary.csv",
+            caption="../report/report_summary.rst",
+            category="Summary",
+            labels={"table": "every experiment"},
+        ),
+    log:
+        f"{LOGS}/report/report.log",
+    benchmark:
+        f"{BENCHMARKS}/report/report.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        parts=REPORT_PARTS,
+        references={p: config["report"]["references"].get(p, []) for p in REPORTED},
+        seed=config["seed"],
+    script:
+        "../scripts/report_render.py"
+
+
+rule report_pdf:
+    """report.pdf from report.tex with latexmk (a target only where latexmk is found)."""
+    input:
+        tex=rules.report.output.tex,
+        figures=REPORT_FIGURES["pdf"],
+    output:
+        f"{REPORT}/report.pdf",
+    log:
+        f"{LOGS}/report/report_pdf.log",
+    benchmark:
+        f"{BENCHMARKS}/report/report_pdf.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        latexmk=config["report"]["latexmk"],
+    script:
+        "../scripts/report_pdf.py"

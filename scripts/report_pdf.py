@@ -1,0 +1,7 @@
+"""Rule report_pdf: report.pdf from report.tex with latexmk."""
+
+from convstudy.report import build_pdf
+from convstudy.runtime import logged
+
+with logged(snakemake.log[0]):
+    build_pdf(snakemake.input.tex, snakemake.output[0], snakemake.params.latexmk)

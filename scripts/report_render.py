@@ -1,0 +1,21 @@
+"""Rule report: summary.csv, report.md and report.tex from the metrics files."""
+
+from convstudy.report import pdf_instructions, pdf_wanted, render_report
+from convstudy.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    render_report(
+        snakemake.input.metrics,
+        parts=snakemake.params.parts,
+        references=snakemake.params.references,
+        seed=snakemake.params.seed,
+        md_template=snakemake.input.md_template,
+        tex_template=snakemake.input.tex_template,
+        md_out=snakemake.output.md,
+        tex_out=snakemake.output.tex,
+        summary_out=snakemake.output.summary,
+    )
+    settings = snakemake.config["report"]
+    # Only a message: whether latexmk exists must not make the report rerun.
+    if not pdf_wanted("auto", settings["latexmk"]):
+        log.info(pdf_instructions(snakemake.output.tex, settings["latexmk"]))
