@@ -1,5 +1,6 @@
 """Rule report_accuracy: test accuracy of every experiment of a part, with reference points."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import accuracy_bars
 from convstudy.report import load_metrics
 from convstudy.runtime import logged

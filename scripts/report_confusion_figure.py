@@ -1,5 +1,6 @@
 """Rule report_confusion: confusion matrix of a part's best experiment."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import confusion_figure
 from convstudy.report import best_experiment, load_metrics
 from convstudy.runtime import logged

@@ -1,5 +1,6 @@
 """Rule report_curves: learning curves of every experiment of a part in one grid."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import curves_grid
 from convstudy.io import read_history
 from convstudy.runtime import logged

@@ -1,5 +1,6 @@
 """Rule report: summary.csv, report.md and report.tex from the metrics files."""
 
+import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.report import pdf_instructions, pdf_wanted, render_report
 from convstudy.runtime import logged
 

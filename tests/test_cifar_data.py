@@ -212,3 +212,16 @@ def test_bad_data_shape(tmp_path):
             tar.addfile(info, io.BytesIO(raw))
     with pytest.raises(ArchiveError, match=r"cifar-100-python/train: data is uint8 \(2, 100\)"):
         read_cifar(path, "cifar100")
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    import os
+
+    from convstudy.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
