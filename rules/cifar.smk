@@ -6,24 +6,6 @@ localrules:
     download_archive,
 
 
-def cifar_archive(wildcards):
-    if CIFAR_ARCHIVE["source"] == "local":
-        return CIFAR_ARCHIVE["path"]
-    if CIFAR_ARCHIVE["source"] == "synthetic":
-        return f"{RESULTS}/cifar/synthetic/{CIFAR_ARCHIVE['filename']}"
-    return f"{RESULTS}/downloads/{CIFAR_ARCHIVE['filename']}"
-
-
-def cifar_targets():
-    if not config["cifar"]["enabled"]:
-        return []
-    return expand(
-        f"{RESULTS}/cifar/{{variant}}/{{file}}",
-        variant=CIFAR_VARIANTS,
-        file=["metrics.json", "curves.png"],
-    )
-
-
 rule download_archive:
     """Fetch an archive of the `datasets` catalogue; verified by md5 before it lands."""
     output:

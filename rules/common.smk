@@ -9,8 +9,9 @@ from pathlib import Path
 SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
+# Set with update(): the linter reads `os.environ[...]` as a variable the user must set.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
 from convstudy.config import cifar_archive_source, cifar_variants, load_schema
@@ -21,7 +22,9 @@ SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
 # Everything that can be checked without data is checked now, before any job:
 # unknown bases, cycles, incomplete variants, architectures that do not fit.
 try:
-    CIFAR_VARIANTS = cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
+    CIFAR_VARIANTS = (
+        cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
+    )
     CIFAR_ARCHIVE = cifar_archive_source(config)
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
@@ -43,6 +46,26 @@ DOWNLOAD_FILES = {entry["filename"]: entry for entry in config["datasets"].value
 wildcard_constraints:
     variant="|".join(map(re.escape, CIFAR_VARIANTS)) or "no-variant",
     filename="|".join(map(re.escape, DOWNLOAD_FILES)),
+
+
+# Input functions of the CIFAR rules (rules/cifar.smk); kept here because
+# `snakemake --lint` wants functions and rules in separate files.
+def cifar_archive(wildcards):
+    if CIFAR_ARCHIVE["source"] == "local":
+        return CIFAR_ARCHIVE["path"]
+    if CIFAR_ARCHIVE["source"] == "synthetic":
+        return f"{RESULTS}/cifar/synthetic/{CIFAR_ARCHIVE['filename']}"
+    return f"{RESULTS}/downloads/{CIFAR_ARCHIVE['filename']}"
+
+
+def cifar_targets():
+    if not config["cifar"]["enabled"]:
+        return []
+    return expand(
+        f"{RESULTS}/cifar/{{variant}}/{{file}}",
+        variant=CIFAR_VARIANTS,
+        file=["metrics.json", "curves.png"],
+    )
 
 
 def tf_mem_mb(base_mb):
