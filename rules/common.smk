@@ -64,7 +64,9 @@ def cifar_targets():
     return expand(
         f"{RESULTS}/cifar/{{variant}}/{{file}}",
         variant=CIFAR_VARIANTS,
-        file=["metrics.json", "curves.png"],
+        # The whole output contract, so that a deleted model or history is remade
+        # (an intermediate file that nothing requests would not be).
+        file=["model.keras", "history.csv", "metrics.json", "curves.png"],
     )
 
 
