@@ -127,8 +127,12 @@ def test_demo_variant_runs_through_sbatch(cluster, tmp_path):
     assert seen_rules == set(RULES)
     assert len(run_names) == 1  # the plugin names every job of a run by its run id
 
-    # Every output of the variant, its logs and benchmarks exist.
+    # Every output of the variant, its logs and benchmarks exist, and the data it
+    # was trained on.
     out = workdir / RESULTS
+    for name in ("data.npz", "split.json", "synthetic/cifar-100-python.tar.gz"):
+        assert (out / "cifar" / name).stat().st_size > 0, name
+    assert (out / "logs" / "cifar" / "prepare.log").is_file()
     for name in ("model.keras", "history.csv", "metrics.json", "curves.png"):
         assert (out / "cifar" / VARIANT / name).stat().st_size > 0, name
     for name in ("train", "evaluate", "curves"):
