@@ -7,7 +7,6 @@
 #   snakemake --report results/report.zip        # Snakemake's HTML report
 from snakemake.utils import min_version, validate
 
-
 min_version("9.0")
 
 

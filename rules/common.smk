@@ -16,7 +16,9 @@ SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
 # Everything that can be checked without data is checked now, before any job:
 # unknown bases, cycles, incomplete variants, architectures that do not fit.
 try:
-    CIFAR_VARIANTS = cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
+    CIFAR_VARIANTS = (
+        cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
+    )
     CIFAR_ARCHIVE = cifar_archive_source(config)
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
@@ -40,16 +42,8 @@ wildcard_constraints:
     filename="|".join(map(re.escape, DOWNLOAD_FILES)),
 
 
-def tf_mem_mb(base_mb):
-    """Memory request that grows with each retry after an out-of-memory kill."""
-    return lambda wildcards, attempt: base_mb * attempt
-
-
-def training_runtime(settings, minutes_per_epoch):
-    """Wall-time request in minutes for a training job of `settings`."""
-    return int(15 + minutes_per_epoch * settings["epochs"])
-
-
+# Input functions of the CIFAR rules (rules/cifar.smk); kept here because
+# `snakemake --lint` wants functions and rules in separate files.
 def cifar_archive(wildcards):
     if CIFAR_ARCHIVE["source"] == "local":
         return CIFAR_ARCHIVE["path"]
@@ -64,5 +58,17 @@ def cifar_targets():
     return expand(
         f"{RESULTS}/cifar/{{variant}}/{{file}}",
         variant=CIFAR_VARIANTS,
-        file=["metrics.json", "curves.png"],
+        # The whole output contract, so that a deleted model or history is remade
+        # (an intermediate file that nothing requests would not be).
+        file=["model.keras", "history.csv", "metrics.json", "curves.png"],
     )
+
+
+def tf_mem_mb(base_mb):
+    """Memory request that grows with each retry after an out-of-memory kill."""
+    return lambda wildcards, attempt: base_mb * attempt
+
+
+def training_runtime(settings, minutes_per_epoch):
+    """Wall-time request in minutes for a training job of `settings`."""
+    return int(15 + minutes_per_epoch * settings["epochs"])

@@ -68,22 +68,22 @@ rule report_accuracy:
             },
         ),
         pdf=f"{REPORT}/figures/{{part}}_accuracy.pdf",
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
+        kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
+        references=lambda wc: config["report"]["references"].get(wc.part, []),
     log:
         f"{LOGS}/report/{{part}}_accuracy.log",
     benchmark:
         f"{BENCHMARKS}/report/{{part}}_accuracy.tsv"
     wildcard_constraints:
         part=REPORTED_PARTS_RE,
-    conda:
-        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
-        kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
-        references=lambda wc: config["report"]["references"].get(wc.part, []),
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_accuracy_figure.py"
 
@@ -106,21 +106,21 @@ rule report_curves:
             },
         ),
         pdf=f"{REPORT}/figures/{{part}}_curves.pdf",
+    params:
+        names=lambda wc: list(EXPERIMENTS[wc.part]),
+        title=lambda wc: f"{part_info(wc.part).label}: learning curves",
     log:
         f"{LOGS}/report/{{part}}_curves.log",
     benchmark:
         f"{BENCHMARKS}/report/{{part}}_curves.tsv"
     wildcard_constraints:
         part=REPORTED_PARTS_RE,
-    conda:
-        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        names=lambda wc: list(EXPERIMENTS[wc.part]),
-        title=lambda wc: f"{part_info(wc.part).label}: learning curves",
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_curves_figure.py"
 
@@ -143,20 +143,20 @@ rule report_confusion:
             },
         ),
         pdf=f"{REPORT}/figures/{{part}}_confusion.pdf",
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
     log:
         f"{LOGS}/report/{{part}}_confusion.log",
     benchmark:
         f"{BENCHMARKS}/report/{{part}}_confusion.tsv"
     wildcard_constraints:
         part=REPORTED_PARTS_RE,
-    conda:
-        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_confusion_figure.py"
 
@@ -179,21 +179,21 @@ rule report_per_class:
             },
         ),
         pdf=f"{REPORT}/figures/{{part}}_per_class.pdf",
+    params:
+        title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
+        shown=10,
     log:
         f"{LOGS}/report/{{part}}_per_class.log",
     benchmark:
         f"{BENCHMARKS}/report/{{part}}_per_class.tsv"
     wildcard_constraints:
         part=REPORTED_PARTS_RE,
-    conda:
-        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
-        shown=10,
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_per_class_figure.py"
 
@@ -214,20 +214,20 @@ rule report:
             category="Summary",
             labels={"table": "every experiment"},
         ),
-    log:
-        f"{LOGS}/report/report.log",
-    benchmark:
-        f"{BENCHMARKS}/report/report.tsv"
-    conda:
-        "../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         parts=REPORT_PARTS,
         references={p: config["report"]["references"].get(p, []) for p in REPORTED},
         seed=config["seed"],
+    log:
+        f"{LOGS}/report/report.log",
+    benchmark:
+        f"{BENCHMARKS}/report/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_render.py"
 
@@ -239,17 +239,17 @@ rule report_pdf:
         figures=REPORT_FIGURES["pdf"],
     output:
         f"{REPORT}/report.pdf",
+    params:
+        latexmk=config["report"]["latexmk"],
     log:
         f"{LOGS}/report/report_pdf.log",
     benchmark:
         f"{BENCHMARKS}/report/report_pdf.tsv"
-    conda:
-        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        latexmk=config["report"]["latexmk"],
+    conda:
+        "../envs/report.yaml"
     script:
         "../scripts/report_pdf.py"

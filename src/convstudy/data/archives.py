@@ -49,6 +49,13 @@ def verify_md5(path: str | Path, expected: str | None) -> str:
 def _fetch(url: str, dest: Path, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out, length=1 << 20)
+        expected = response.headers.get("Content-Length")
+    # A connection that drops mid-body just ends the read, without an error: count
+    # the bytes, so that a truncated transfer is retried like other network errors
+    # instead of failing the checksum (which is not retried).
+    got = Path(dest).stat().st_size
+    if expected is not None and expected.strip().isdigit() and got != int(expected):
+        raise ConnectionError(f"transfer ended after {got} of {int(expected)} bytes")
 
 
 def download(

@@ -1,0 +1,207 @@
+"""Resuming after a kill: a training job killed after an epoch picks up from its
+checkpoint on rerun and ends with exactly the numbers of an uninterrupted run.
+Downloads: retries, URL fallback and no partial archive, with a fake fetch.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import snakemake
+from convstudy.data import archives
+from convstudy.data.archives import ArchiveError, download
+
+#: The variant with every source of randomness: dropout, flips and translations,
+#: batch normalisation, a warm-up + cosine schedule, momentum and weight decay.
+VARIANT = "resnet"
+RESULTS = "results/demo"
+TARGET = f"{RESULTS}/cifar/{VARIANT}/metrics.json"
+#: The demo trains it for 2 epochs: killed after the first, resumed for the second.
+EPOCHS = 2
+
+
+def _history(workdir: Path) -> list[dict]:
+    with open(workdir / RESULTS / "cifar" / VARIANT / "history.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run):
+    """Compared with the session's demo run, which trained straight through
+    with the same config and the same number of threads (--cores 2)."""
+    # A copy of the finished demo without this variant's results: only its
+    # training and evaluation run again, on the demo's prepared data.
+    workdir = Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))
+    out = workdir / RESULTS / "cifar" / VARIANT
+    shutil.rmtree(out)
+    resume_dir = workdir / RESULTS / "resume" / "cifar" / VARIANT
+    args = (TARGET, "--cores", "2", "--configfile", "config/demo.yaml")
+
+    # The job SIGKILLs itself right after epoch 1's checkpoint, as an OOM kill or
+    # scancel would; Snakemake reports the failed job.
+    killed = snakemake(
+        workdir, *args, env={"CONVSTUDY_KILL_AFTER_EPOCH": "1"}, check=False
+    )
+    assert killed.returncode != 0
+    assert "Error in rule train_cifar" in killed.stdout + killed.stderr
+    assert not (out / "model.keras").exists() and not (out / "history.csv").exists()
+    state = json.loads((resume_dir / "state.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+
+    # The rerun picks up after epoch 1 and trains only what is left.
+    snakemake(workdir, *args, "--rerun-incomplete")
+    log = (workdir / RESULTS / "logs" / "cifar" / VARIANT / "train.log").read_text()
+    assert f"resuming after epoch 1 from {RESULTS}/resume/cifar/{VARIANT}" in log
+    assert f"epoch 1/{EPOCHS}" not in log and f"epoch {EPOCHS}/{EPOCHS}" in log
+    assert not resume_dir.exists(), "a finished job leaves no resume state behind"
+
+    # Same history (but for timings) and the same test metrics as straight through.
+    resumed, straight = _history(workdir), _history(demo_run)
+    assert [r["epoch"] for r in resumed] == [str(e) for e in range(1, EPOCHS + 1)]
+    for a, b in zip(resumed, straight, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+            assert a[key] == b[key], (a["epoch"], key, a[key], b[key])
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((demo_run / RESULTS / "cifar" / VARIANT / "metrics.json").read_text())
+    assert metrics["epochs"] == EPOCHS
+    assert metrics["test"] == expected["test"]
+
+
+def test_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    """Resume state restores weights, optimizer and history, but only for its own run."""
+    import keras
+    import numpy as np
+
+    from convstudy.training import Checkpointer
+
+    def model():
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        m.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
+        return m
+
+    trained = model()
+    trained.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)
+    history = [{"epoch": 1, "loss": 1.0}]
+    Checkpointer(tmp_path, "run-a").save(trained, 1, history)
+
+    fresh = model()
+    assert Checkpointer(tmp_path, "run-b").load(fresh) == (0, [])
+    assert not np.array_equal(fresh.get_weights()[0], trained.get_weights()[0])
+
+    assert Checkpointer(tmp_path, "run-a").load(fresh) == (1, history)
+    for a, b in zip(fresh.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(fresh.optimizer.variables, trained.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(np.asarray(fresh.optimizer.iterations)) == 1
+
+
+# --- downloads ------------------------------------------------------------------
+
+
+PAYLOAD = b"archive bytes " * 1000
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
+
+
+class FakeFetch:
+    """Plays a script of outcomes per URL: bytes to write, or an exception to raise
+    (after writing part of the file, as a dropped connection does)."""
+
+    def __init__(self, script: dict[str, list]):
+        self.script = {url: list(outcomes) for url, outcomes in script.items()}
+        self.calls: list[str] = []
+
+    def __call__(self, url: str, dest: Path, timeout: float) -> None:
+        self.calls.append(url)
+        outcome = self.script[url].pop(0)
+        if isinstance(outcome, Exception):
+            dest.write_bytes(PAYLOAD[: len(PAYLOAD) // 3])
+            raise outcome
+        dest.write_bytes(outcome)
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_download_retries_after_transient_errors(tmp_path):
+    fetch = FakeFetch({"http://a": [ConnectionResetError("reset"), TimeoutError("slow"), PAYLOAD]})
+    dest = tmp_path / "archive.tar.gz"
+    assert download(["http://a"], dest, MD5, attempts=3, backoff=0, fetch=fetch) == "http://a"
+    assert fetch.calls == ["http://a"] * 3
+    assert dest.read_bytes() == PAYLOAD
+    assert _leftovers(tmp_path) == ["archive.tar.gz"]
+
+
+def test_download_gives_up_after_its_attempts_leaving_nothing(tmp_path):
+    fetch = FakeFetch({"http://a": [ConnectionResetError("reset")] * 3})
+    dest = tmp_path / "archive.tar.gz"
+    with pytest.raises(ArchiveError, match=r"could not download archive.tar.gz") as err:
+        download(["http://a"], dest, MD5, attempts=3, backoff=0, fetch=fetch)
+    assert "attempt 3" in str(err.value) and "reset" in str(err.value)
+    assert len(fetch.calls) == 3
+    assert _leftovers(tmp_path) == []
+
+
+def test_download_with_wrong_checksum_leaves_no_file(tmp_path):
+    fetch = FakeFetch({"http://a": [b"something else"]})
+    dest = tmp_path / "archive.tar.gz"
+    with pytest.raises(ArchiveError, match="md5 checksum mismatch"):
+        download(["http://a"], dest, MD5, attempts=3, backoff=0, fetch=fetch)
+    # A wrong file is not fetched again from the same place.
+    assert fetch.calls == ["http://a"]
+    assert _leftovers(tmp_path) == []
+
+
+def test_download_falls_back_to_the_next_url(tmp_path):
+    fetch = FakeFetch(
+        {
+            "http://moved": [b"<html>moved</html>"],
+            "http://down": [ConnectionRefusedError("refused")] * 2,
+            "http://mirror": [PAYLOAD],
+        }
+    )
+    dest = tmp_path / "archive.tar.gz"
+    urls = ["http://moved", "http://down", "http://mirror"]
+    assert download(urls, dest, MD5, attempts=2, backoff=0, fetch=fetch) == "http://mirror"
+    assert fetch.calls == ["http://moved", "http://down", "http://down", "http://mirror"]
+    assert dest.read_bytes() == PAYLOAD
+    assert _leftovers(tmp_path) == ["archive.tar.gz"]
+
+
+def test_download_keeps_an_existing_archive_when_a_new_one_fails(tmp_path):
+    dest = tmp_path / "archive.tar.gz"
+    dest.write_bytes(b"older archive")
+    fetch = FakeFetch({"http://a": [b"corrupt"]})
+    with pytest.raises(ArchiveError):
+        download(["http://a"], dest, MD5, attempts=1, backoff=0, fetch=fetch)
+    assert dest.read_bytes() == b"older archive"
+    assert _leftovers(tmp_path) == ["archive.tar.gz"]
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, body: bytes, length: int):
+        super().__init__(body)
+        self.headers = {"Content-Length": str(length)}
+
+
+def test_truncated_transfer_is_retried(tmp_path, monkeypatch):
+    """The real fetch: a body shorter than its Content-Length counts as a network
+    error (retried), not as a wrong file (given up at once)."""
+    responses = [
+        FakeResponse(PAYLOAD[:1000], len(PAYLOAD)),  # the connection dropped
+        FakeResponse(PAYLOAD, len(PAYLOAD)),
+    ]
+    monkeypatch.setattr(archives.urllib.request, "urlopen", lambda url, timeout: responses.pop(0))
+    dest = tmp_path / "archive.tar.gz"
+    assert download(["http://a"], dest, MD5, attempts=2, backoff=0) == "http://a"
+    assert not responses
+    assert dest.read_bytes() == PAYLOAD
+    assert _leftovers(tmp_path) == ["archive.tar.gz"]
