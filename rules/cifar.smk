@@ -11,6 +11,7 @@ rule download_archive:
     output:
         f"{RESULTS}/downloads/{{filename}}",
     params:
+        code=code_digest("data/archives.py"),
         urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
         md5=lambda wc: DOWNLOAD_FILES[wc.filename]["md5"],
     log:
@@ -33,6 +34,7 @@ rule synthetic_cifar:
     output:
         f"{RESULTS}/cifar/synthetic/{{filename}}",
     params:
+        code=code_digest("data/synthetic.py", "data/cifar.py"),
         dataset=config["cifar"]["dataset"],
         train_per_class=config["cifar"]["synthetic"]["train_per_class"],
         test_per_class=config["cifar"]["synthetic"]["test_per_class"],
@@ -59,6 +61,12 @@ rule prepare_cifar:
         arrays=f"{RESULTS}/cifar/data.npz",
         split=f"{RESULTS}/cifar/split.json",
     params:
+        code=code_digest(
+            "data/archives.py",
+            "data/cifar.py",
+            "data/splits.py",
+            "experiments/cifar.py:prepare",
+        ),
         dataset=config["cifar"]["dataset"],
         md5=CIFAR_ARCHIVE["md5"],
         num_classes=config["cifar"]["num_classes"],
@@ -87,6 +95,13 @@ rule train_cifar:
         model=f"{RESULTS}/cifar/{{variant}}/model.keras",
         history=f"{RESULTS}/cifar/{{variant}}/history.csv",
     params:
+        code=code_digest(
+            "models",
+            "pipeline.py",
+            "training.py",
+            "runtime.py",
+            "experiments/cifar.py:train_variant",
+        ),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
         seed=config["seed"],
         jit_compile=config["training"]["jit_compile"],
@@ -115,6 +130,7 @@ rule evaluate_cifar:
     output:
         metrics=f"{RESULTS}/cifar/{{variant}}/metrics.json",
     params:
+        code=code_digest("evaluate.py", "experiments/cifar.py:evaluate_variant"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
         seed=config["seed"],
     log:
@@ -144,6 +160,7 @@ rule plot_cifar_curves:
             labels={"variant": "{variant}", "figure": "learning curves"},
         ),
     params:
+        code=code_digest("plots.py"),
         title=lambda wc: f"CIFAR: {wc.variant}",
     log:
         f"{LOGS}/cifar/{{variant}}/curves.log",

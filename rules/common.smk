@@ -8,6 +8,7 @@ SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
+from convstudy.codeversion import code_digest
 from convstudy.config import cifar_archive_source, cifar_variants, load_schema
 from convstudy.variants import ConfigError
 

@@ -69,6 +69,7 @@ rule report_accuracy:
         ),
         pdf=f"{REPORT}/figures/{{part}}_accuracy.pdf",
     params:
+        code=code_digest("figures.py", "report.py:load_metrics"),
         title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
         kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
         references=lambda wc: config["report"]["references"].get(wc.part, []),
@@ -107,6 +108,7 @@ rule report_curves:
         ),
         pdf=f"{REPORT}/figures/{{part}}_curves.pdf",
     params:
+        code=code_digest("figures.py", "plots.py"),
         names=lambda wc: list(EXPERIMENTS[wc.part]),
         title=lambda wc: f"{part_info(wc.part).label}: learning curves",
     log:
@@ -144,6 +146,9 @@ rule report_confusion:
         ),
         pdf=f"{REPORT}/figures/{{part}}_confusion.pdf",
     params:
+        code=code_digest(
+            "figures.py", "report.py:load_metrics", "report.py:best_experiment"
+        ),
         title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
     log:
         f"{LOGS}/report/{{part}}_confusion.log",
@@ -180,6 +185,9 @@ rule report_per_class:
         ),
         pdf=f"{REPORT}/figures/{{part}}_per_class.pdf",
     params:
+        code=code_digest(
+            "figures.py", "report.py:load_metrics", "report.py:best_experiment"
+        ),
         title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
         shown=10,
     log:
@@ -215,6 +223,7 @@ rule report:
             labels={"table": "every experiment"},
         ),
     params:
+        code=code_digest("report.py"),
         parts=REPORT_PARTS,
         references={p: config["report"]["references"].get(p, []) for p in REPORTED},
         seed=config["seed"],
@@ -240,6 +249,7 @@ rule report_pdf:
     output:
         f"{REPORT}/report.pdf",
     params:
+        code=code_digest("report.py:build_pdf"),
         latexmk=config["report"]["latexmk"],
     log:
         f"{LOGS}/report/report_pdf.log",

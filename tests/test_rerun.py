@@ -46,8 +46,23 @@ def planned(workdir: Path, *args: str) -> set[tuple[str, str]]:
     return jobs
 
 
-def variant_jobs(variants: Iterable[str], rules=PER_VARIANT) -> set[tuple[str, str]]:
-    return {(rule, f"variant={v}") for v in variants for rule in rules} | {("all", "")}
+#: The PDF is a target only where latexmk is installed.
+REPORT_PDF = {("report_pdf", "")} if shutil.which("latexmk") else set()
+#: What the report redoes when a CIFAR variant's results change.
+REPORT_CIFAR = {
+    ("report_accuracy", "part=cifar"),
+    ("report_curves", "part=cifar"),
+    ("report_confusion", "part=cifar"),
+    ("report", ""),
+} | REPORT_PDF
+REPORT_CURVES = {("report_curves", "part=cifar"), ("report", "")} | REPORT_PDF
+
+
+def variant_jobs(
+    variants: Iterable[str], rules=PER_VARIANT, report=REPORT_CIFAR
+) -> set[tuple[str, str]]:
+    jobs = {(rule, f"variant={v}") for v in variants for rule in rules}
+    return jobs | {("all", "")} | report
 
 
 def test_demo_covers_every_variant(demo_run):
@@ -102,7 +117,8 @@ def _edit(script: Path) -> None:
 
 def test_changed_plot_script_plans_only_the_plots(done):
     _edit(done / "scripts" / "plot_curves.py")
-    assert planned(done) == variant_jobs(VARIANTS, rules=("plot_cifar_curves",))
+    # The report draws its own curves from the histories: nothing of it is redone.
+    assert planned(done) == variant_jobs(VARIANTS, rules=("plot_cifar_curves",), report=set())
 
 
 def test_changed_training_script_plans_training_and_its_consumers(done):
@@ -116,3 +132,15 @@ def test_deleted_model_plans_only_what_depends_on_it(done):
     # Retraining rewrites history.csv too, so the curves are redrawn; `resnet`
     # inherits batchnorm's settings, not its model, so it stays.
     assert planned(done) == variant_jobs(["batchnorm"])
+
+
+def test_changed_package_code_plans_only_the_rules_behind_it(done):
+    """Rules carry a digest of the package code behind them (convstudy.codeversion)."""
+    plots = done / "src" / "convstudy" / "plots.py"
+    source = plots.read_text()
+    plots.write_text(source.replace("# noqa: E402", "# noqa: E402  (a comment changes nothing)"))
+    assert planned(done) == set()
+    plots.write_text(source.replace('ax.grid(alpha=0.3)', 'ax.grid(alpha=0.25)'))
+    assert planned(done) == variant_jobs(
+        VARIANTS, rules=("plot_cifar_curves",), report=REPORT_CURVES
+    )
