@@ -22,9 +22,11 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/cifar.smk"
+include: "rules/birds.smk"
 
 
 rule all:
     default_target: True
     input:
         cifar_targets(),
+        birds_targets(),
