@@ -124,8 +124,8 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
 def test_2011_layout_prepares_through_the_workflow(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     extra = {"birds": {"dataset": "cub200_2011"}}
-    snakemake(workdir, "--cores", "1", *birds_configs(workdir, **extra),
-              "results/demo/birds/data.npz")
+    snakemake(workdir, "results/demo/birds/data.npz", "--cores", "1",
+              *birds_configs(workdir, **extra))
     results = workdir / "results" / "demo" / "birds"
     assert (results / "synthetic" / "CUB_200_2011.tgz").exists()
     split = json.loads((results / "split.json").read_text())
