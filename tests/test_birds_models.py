@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -245,3 +246,17 @@ def test_finetune_model_starts_from_the_head(cached, unfreeze):
     assert any(name.startswith("conv5") for name in trainable)
     assert any(name.startswith("conv4") for name in trainable) == (unfreeze == "all")
     assert all(w.trainable for w in head.weights)
+
+
+def test_settings_do_not_depend_on_key_order():
+    """Snakemake compares params with their key order: merged config files reorder keys."""
+    config = load_config()
+    reordered = copy.deepcopy(config)
+    head = reordered["birds"]["heads"]["linear"]
+    head["optimizer"] = dict(reversed(list(head["optimizer"].items())))
+    reordered["birds"]["heads"]["linear"] = dict(reversed(list(head.items())))
+    a = exp.birds_experiments(config, SCHEMA)
+    b = exp.birds_experiments(reordered, SCHEMA)
+    assert list(a) == list(b)
+    for name in a:
+        assert json.dumps(a[name]["settings"]) == json.dumps(b[name]["settings"])

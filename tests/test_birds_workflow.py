@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, snakemake
+from convstudy.config import load_config, load_schema
+from convstudy.experiments.birds import birds_experiments
 from convstudy.io import HISTORY_FIELDS, load_arrays, read_history
 
 pytestmark = pytest.mark.slow
@@ -104,21 +106,31 @@ def test_nothing_to_do_after_a_run(birds_run):
 
 
 def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
-    _, finetunes = demo_experiments(birds_run)
-    # `mlp` has no descendants and no fine-tuning built on it.
-    extra = {"birds": {"heads": {"mlp": {"architecture": {"dropout": 0.25}}}}}
-    proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
-    jobs = planned_jobs(proc)
-    assert jobs == {"train_birds_head": 1, "evaluate_birds": 1, "plot_birds_curves": 1, "all": 1}
-    assert "results/demo/birds/mlp/model.keras" in proc.stdout
-    # `linear` is the head the fine-tuning starts from: it reruns too, nothing else.
-    extra = {"birds": {"heads": {"linear": {"epochs": 3}}}}
+    experiments = birds_experiments(load_config(), load_schema())
+    heads = {n: e for n, e in experiments.items() if e["kind"] == "head"}
+    finetunes = {n: e for n, e in experiments.items() if e["kind"] == "finetune"}
+    used = {e["settings"]["head"] for e in finetunes.values()}
+    bases = {e["base"] for e in experiments.values()}
+    # A head that nothing builds on: its change reruns it alone.
+    lone = next(h for h in heads if h not in used and h not in bases)
+    extra = {"birds": {"heads": {lone: {"architecture": {"dropout": 0.25}}}}}
     proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
     assert planned_jobs(proc) == {
-        "train_birds_head": 1, "finetune_birds": len(finetunes),
-        "evaluate_birds": 1 + len(finetunes), "plot_birds_curves": 1 + len(finetunes), "all": 1,
+        "train_birds_head": 1, "evaluate_birds": 1, "plot_birds_curves": 1, "all": 1,
     }
-    assert "extract_birds_features" not in proc.stdout
+    assert f"results/demo/birds/{lone}/model.keras" in proc.stdout
+    # The head a fine-tuning starts from: it reruns, and so do the fine-tuning runs
+    # built on it (every demo head sets its own epochs: no other head changes).
+    head = sorted(used)[0]
+    consumers = [n for n, e in finetunes.items() if e["settings"]["head"] == head]
+    extra = {"birds": {"heads": {head: {"epochs": 3}}}}
+    proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
+    n = len(consumers)
+    assert planned_jobs(proc) == {
+        "train_birds_head": 1, "finetune_birds": n, "evaluate_birds": 1 + n,
+        "plot_birds_curves": 1 + n, "all": 1,
+    }
+    assert "extract_birds_features" not in proc.stdout and "prepare_birds" not in proc.stdout
 
 
 def test_2011_layout_prepares_through_the_workflow(tmp_path):

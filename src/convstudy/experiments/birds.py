@@ -58,7 +58,23 @@ def birds_experiments(config: Mapping, schema: Mapping) -> dict[str, dict[str, A
             )
     out = {n: {**info, "kind": "head"} for n, info in heads.items()}
     out.update({n: {**info, "kind": "finetune"} for n, info in finetunes.items()})
+    for info in out.values():
+        info["settings"] = _sorted(info["settings"])
     return out
+
+
+def _sorted(value):
+    """Mappings with sorted keys, recursively.
+
+    Snakemake compares ``params`` including key order, and merging config files
+    (--configfile a b) changes the order: without this, a config that merely
+    lists the same settings in another order would rerun jobs.
+    """
+    if isinstance(value, Mapping):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def needs_spatial(experiments: Mapping[str, Mapping]) -> bool:
