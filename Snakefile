@@ -21,6 +21,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/cifar.smk"
+include: "rules/birds.smk"
 include: "rules/report.smk"
 
 
@@ -29,3 +30,4 @@ rule all:
     input:
         REPORT_TARGETS,
         cifar_targets(),
+        birds_targets(),

@@ -13,7 +13,8 @@ rule download_archive:
     params:
         code=code_digest("data/archives.py"),
         urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
-        md5=lambda wc: DOWNLOAD_FILES[wc.filename]["md5"],
+        md5=lambda wc: DOWNLOAD_FILES[wc.filename].get("md5"),
+        sha256=lambda wc: DOWNLOAD_FILES[wc.filename].get("sha256"),
     log:
         f"{LOGS}/download/{{filename}}.log",
     benchmark:

@@ -10,6 +10,7 @@ if SRC not in sys.path:
 
 from convstudy.codeversion import code_digest
 from convstudy.config import cifar_archive_source, cifar_variants, load_schema
+from convstudy.experiments.birds import birds_archives, birds_experiments, needs_spatial
 from convstudy.variants import ConfigError
 
 SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
@@ -21,12 +22,16 @@ try:
         cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
     )
     CIFAR_ARCHIVE = cifar_archive_source(config)
+    BIRDS_ENABLED = config["birds"]["enabled"]
+    BIRDS_EXPERIMENTS = birds_experiments(config, SCHEMA) if BIRDS_ENABLED else {}
+    BIRDS_ARCHIVES = birds_archives(config) if BIRDS_ENABLED else {}
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
 
 # Every experiment of every part, in report order: {part: {name: resolved variant}}.
 # Each part's rule file registers its own; the report reads them from here.
 EXPERIMENTS = {"cifar": CIFAR_VARIANTS}
+EXPERIMENTS["birds"] = BIRDS_EXPERIMENTS
 
 RESULTS = config["results_dir"].rstrip("/")
 LOGS = f"{RESULTS}/logs"

@@ -5,5 +5,8 @@ from convstudy.data.archives import download
 from convstudy.runtime import logged
 
 with logged(snakemake.log[0]) as log:
-    url = download(snakemake.params.urls, snakemake.output[0], snakemake.params.md5)
-    log.info("%s <- %s (md5 %s verified)", snakemake.output[0], url, snakemake.params.md5)
+    p = snakemake.params
+    url = download(p.urls, snakemake.output[0], p.md5, sha256=p.sha256)
+    log.info(
+        "%s <- %s (verified: md5 %s, sha256 %s)", snakemake.output[0], url, p.md5, p.sha256
+    )

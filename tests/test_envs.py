@@ -157,7 +157,9 @@ def test_every_rule_has_an_env_of_envs(rules):
 
 
 def _module_file(module: str) -> Path | None:
-    """The source of a first-party (convstudy) module, else None."""
+    """The source of a first-party module (convstudy, or a module of scripts/), else None."""
+    if (REPO / "scripts" / f"{module}.py").is_file():
+        return REPO / "scripts" / f"{module}.py"
     if module != "convstudy" and not module.startswith("convstudy."):
         return None
     base = REPO / "src" / Path(*module.split("."))

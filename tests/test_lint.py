@@ -16,6 +16,9 @@ from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snak
 
 PROFILES = REPO / "profiles"
 SLURM_PROFILES = ("slurm", "slurm-gpu")
+#: Jobs that run a network over images and gain from a GPU. Birds heads train on
+#: cached features in seconds: a GPU allocation would only queue them longer.
+GPU_RULES = {"train_cifar", "extract_birds_features", "finetune_birds"}
 RULE_FILES = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
 
 
@@ -107,10 +110,11 @@ def test_slurm_profiles(rules):  # noqa: F811
     for key in ("set-resources", "set-threads"):
         unknown = set(gpu.get(key, {})) - set(rules)
         assert not unknown, f"slurm-gpu {key} names no rule: {sorted(unknown)}"
-    training = {name for name in rules if name.startswith("train_")}
-    assert training
-    for name in training:
+    for name in GPU_RULES:
+        assert name in rules
         assert gpu["set-resources"].get(name, {}).get("gpu") == 1, f"{name} gets no GPU"
+    asked = {n for n, r in gpu["set-resources"].items() if r.get("gpu")}
+    assert asked == GPU_RULES
 
 
 def test_gpu_profile_requests_reach_the_jobs():
@@ -122,4 +126,4 @@ def test_gpu_profile_requests_reach_the_jobs():
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M)
     assert jobs, out[-2000:]
     for rule, resources in jobs:
-        assert ("gpu=1" in resources) == rule.startswith("train_"), (rule, resources)
+        assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

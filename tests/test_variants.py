@@ -155,3 +155,12 @@ def load_config_file(path):
     return yaml.safe_load(open(path))
 
 
+
+
+def test_settings_do_not_depend_on_key_order():
+    """Merged config files reorder keys; Snakemake would see changed params."""
+    a = {"x": {"epochs": 2, "optimizer": {"name": "sgd", "learning_rate": 0.1}}}
+    b = {"x": {"optimizer": {"learning_rate": 0.1, "name": "sgd"}, "epochs": 2}}
+    sa, sb = resolve_variants(a)["x"]["settings"], resolve_variants(b)["x"]["settings"]
+    assert list(sa) == list(sb) == ["epochs", "optimizer"]
+    assert list(sa["optimizer"]) == list(sb["optimizer"])

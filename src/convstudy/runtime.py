@@ -34,8 +34,13 @@ def configure(
     threads = max(1, int(threads))
     # Intra-op threads do the arithmetic; one inter-op thread is enough for these
     # sequential models and keeps the job within its `threads:` on a shared node.
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        # A second job function in the same process (tests, notebooks): the pools
+        # already run and keep their size; everything else is set again below.
+        log.info("TensorFlow's thread pools already started: keeping their size")
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)

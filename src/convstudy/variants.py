@@ -94,7 +94,7 @@ def resolve_variants(
         merged: dict = {}
         for step in chain:
             merged = deep_merge(merged, variants[step])
-        settings = {k: v for k, v in merged.items() if k not in META_KEYS}
+        settings = sorted_keys({k: v for k, v in merged.items() if k not in META_KEYS})
         if validator is not None:
             errors = sorted(validator.iter_errors(settings), key=lambda e: list(e.path))
             if errors:
@@ -113,6 +113,20 @@ def resolve_variants(
 
 def _complete_defs(defs: Mapping) -> dict:
     return {k: complete_schema(v) for k, v in defs.items()}
+
+
+def sorted_keys(value):
+    """Mappings with sorted keys, recursively.
+
+    Snakemake compares ``params`` including key order, and merging config files
+    (--configfile a b) changes the order: without this, a config that merely
+    lists the same settings in another order would rerun jobs.
+    """
+    if isinstance(value, Mapping):
+        return {k: sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(v) for v in value]
+    return value
 
 
 def descendants(resolved: Mapping[str, Mapping], name: str) -> list[str]:

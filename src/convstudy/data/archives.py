@@ -24,7 +24,14 @@ class ArchiveError(RuntimeError):
 
 
 def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
+    return _digest(path, hashlib.md5(), chunk)
+
+
+def sha256sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    return _digest(path, hashlib.sha256(), chunk)
+
+
+def _digest(path: str | Path, digest, chunk: int) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
@@ -43,6 +50,23 @@ def verify_md5(path: str | Path, expected: str | None) -> str:
             "(a truncated or different file; for a local archive of your own, set its md5 "
             "in the config)"
         )
+    return actual
+
+
+def verify_checksums(path: str | Path, md5: str | None = None, sha256: str | None = None) -> str:
+    """Check whichever checksums are given (some catalogues publish only a sha256).
+
+    Returns the file's md5, for the record.
+    """
+    actual = verify_md5(path, md5)
+    if sha256 is not None:
+        actual_sha = sha256sum(path)
+        if actual_sha != sha256.lower():
+            raise ArchiveError(
+                f"{path}: sha256 checksum mismatch: expected {sha256.lower()}, got {actual_sha} "
+                "(a truncated or different file; for a local archive of your own, set its "
+                "checksum in the config)"
+            )
     return actual
 
 
@@ -67,6 +91,7 @@ def download(
     backoff: float = 5.0,
     timeout: float = 60.0,
     fetch: Callable[[str, Path, float], None] = _fetch,
+    sha256: str | None = None,
 ) -> str:
     """Download the first URL that yields a file with the right checksum.
 
@@ -82,7 +107,7 @@ def download(
                 with atomic_path(dest) as tmp:
                     log.info("downloading %s (attempt %d/%d)", url, attempt, attempts)
                     fetch(url, tmp, timeout)
-                    verify_md5(tmp, md5)
+                    verify_checksums(tmp, md5, sha256)
                 return url
             except ArchiveError as exc:
                 problems.append(f"{url}: {exc}")

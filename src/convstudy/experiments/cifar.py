@@ -144,6 +144,9 @@ def evaluate_variant(
 
     data = load_arrays(data_path)
     model = keras.models.load_model(model_path)
+    # A loaded model predicts through XLA ("auto"), which on a CPU costs far more
+    # time and memory than plain graph execution.
+    model.compile(jit_compile=False)
     class_names = data["class_names"]
     ds = eval_dataset(data["x_test"], None, len(class_names), options=runtime.tf_data_options(threads))
     probabilities = model.predict(ds, verbose=0)

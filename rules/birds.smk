@@ -1,0 +1,239 @@
+# Part 3 of the study: ResNet50 on Caltech-UCSD Birds-200. The images are
+# decoded once, the frozen ResNet50 runs once (feature cache), every head trains
+# on the cache, and fine-tuning starts from a trained head.
+
+
+include: "birds_common.smk"
+
+
+wildcard_constraints:
+    birds_head=_alternatives(BIRDS_HEADS),
+    birds_finetune=_alternatives(BIRDS_FINETUNES),
+    birds_experiment=_alternatives(BIRDS_EXPERIMENTS),
+
+
+rule synthetic_birds:
+    """Stand-in archives in the canonical CUB layout: real JPEGs (tests, offline demo)."""
+    output:
+        [f"{BIRDS}/synthetic/{info['filename']}" for info in BIRDS_ARCHIVES.values()],
+    params:
+        code=code_digest("data/synthetic_birds.py", "data/synthetic.py"),
+        dataset=BIRDS_CFG["dataset"],
+        num_classes=BIRDS_CFG["synthetic"]["num_classes"],
+        train_per_class=BIRDS_CFG["synthetic"]["train_per_class"],
+        test_per_class=BIRDS_CFG["synthetic"]["test_per_class"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/birds/synthetic.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/synthetic.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/synthetic_birds.py"
+
+
+rule prepare_birds:
+    """Verify the archives; decode, convert to RGB and resize every image; split."""
+    input:
+        **birds_archive_inputs(),
+    output:
+        arrays=f"{BIRDS}/data.npz",
+        split=f"{BIRDS}/split.json",
+    params:
+        code=code_digest(
+            "data/archives.py",
+            "data/birds.py",
+            "data/splits.py",
+            "experiments/birds.py:prepare",
+        ),
+        dataset=BIRDS_CFG["dataset"],
+        checksums={
+            role: {"md5": a["md5"], "sha256": a["sha256"]}
+            for role, a in BIRDS_ARCHIVES.items()
+        },
+        image_size=BIRDS_CFG["image_size"],
+        validation_fraction=BIRDS_CFG["validation_fraction"],
+        num_classes=BIRDS_CFG["num_classes"],
+        on_bad_image=BIRDS_CFG["on_bad_image"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/birds/prepare.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/prepare.tsv"
+    threads: 2
+    resources:
+        # The arrays once, plus the interpreter and images in flight.
+        mem_mb=lambda wc, attempt: (1500 + 2 * birds_image_mb()) * attempt,
+        runtime=60,
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/prepare_birds.py"
+
+
+rule extract_birds_features:
+    """Run the frozen ResNet50 once over every image; cache its features."""
+    input:
+        arrays=rules.prepare_birds.output.arrays,
+        weights=BIRDS_WEIGHTS_FILE,
+    output:
+        **({"spatial": f"{BIRDS}/features/spatial.npz"} if BIRDS_SPATIAL else {}),
+        pooled=f"{BIRDS}/features/pooled.npz",
+    params:
+        code=code_digest(
+            "models/resnet.py", "runtime.py", "experiments/birds.py:extract_features"
+        ),
+        weights=BIRDS_WEIGHTS,
+        spatial=BIRDS_SPATIAL,
+        seed=config["seed"],
+        mixed_precision=config["training"]["mixed_precision"],
+    log:
+        f"{LOGS}/birds/features.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/features.tsv"
+    threads: 4
+    resources:
+        mem_mb=lambda wc, attempt: (6000 + 3 * birds_image_mb()) * attempt,
+        runtime=120,
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/extract_birds_features.py"
+
+
+rule train_birds_head:
+    """Train one classifier head on the cached features (seconds to minutes)."""
+    input:
+        features=birds_head_features,
+    output:
+        model=f"{BIRDS}/{{birds_head}}/model.keras",
+        history=f"{BIRDS}/{{birds_head}}/history.csv",
+    params:
+        code=code_digest(
+            "models/resnet.py",
+            "training.py",
+            "runtime.py",
+            "experiments/birds.py:train_head",
+        ),
+        settings=birds_settings,
+        seed=config["seed"],
+        jit_compile=config["training"]["jit_compile"],
+        mixed_precision=config["training"]["mixed_precision"],
+        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_head}",
+    log:
+        f"{LOGS}/birds/{{birds_head}}/train.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/{{birds_head}}/train.tsv"
+    threads: 2
+    resources:
+        mem_mb=tf_mem_mb(6000),
+        runtime=lambda wc: training_runtime(
+            BIRDS_EXPERIMENTS[wc.birds_head]["settings"], 0.5
+        ),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/train_birds_head.py"
+
+
+rule finetune_birds:
+    """ResNet50 plus a trained head, end to end from the configured stage up."""
+    input:
+        arrays=rules.prepare_birds.output.arrays,
+        head=lambda wc: f"{BIRDS}/{BIRDS_EXPERIMENTS[wc.birds_finetune]['settings']['head']}/model.keras",
+        weights=BIRDS_WEIGHTS_FILE,
+    output:
+        model=f"{BIRDS}/{{birds_finetune}}/model.keras",
+        history=f"{BIRDS}/{{birds_finetune}}/history.csv",
+    params:
+        code=code_digest(
+            "models/resnet.py",
+            "training.py",
+            "runtime.py",
+            "experiments/birds.py:finetune",
+            "experiments/birds.py:crop_flip_batch",
+        ),
+        settings=birds_settings,
+        weights=BIRDS_WEIGHTS,
+        seed=config["seed"],
+        jit_compile=config["training"]["jit_compile"],
+        mixed_precision=config["training"]["mixed_precision"],
+        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_finetune}",
+    log:
+        f"{LOGS}/birds/{{birds_finetune}}/train.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/{{birds_finetune}}/train.tsv"
+    threads: 4
+    resources:
+        mem_mb=lambda wc, attempt: (12000 + birds_image_mb()) * attempt,
+        # About 10 minutes per epoch of CUB-200 at 224 on 4 CPU cores; far less on a GPU.
+        runtime=lambda wc: training_runtime(
+            BIRDS_EXPERIMENTS[wc.birds_finetune]["settings"], 15
+        ),
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/finetune_birds.py"
+
+
+rule evaluate_birds:
+    """Test metrics of a head or a fine-tuned model: accuracy, top-5, per class, confusion."""
+    input:
+        model=f"{BIRDS}/{{birds_experiment}}/model.keras",
+        history=f"{BIRDS}/{{birds_experiment}}/history.csv",
+        data=birds_eval_data,
+    output:
+        metrics=f"{BIRDS}/{{birds_experiment}}/metrics.json",
+    params:
+        code=code_digest(
+            "evaluate.py", "models/resnet.py", "experiments/birds.py:evaluate"
+        ),
+        settings=birds_settings,
+        kind=lambda wc: BIRDS_EXPERIMENTS[wc.birds_experiment]["kind"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/birds/{{birds_experiment}}/evaluate.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/{{birds_experiment}}/evaluate.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: (6000 + birds_image_mb()) * attempt,
+        runtime=30,
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/evaluate_birds.py"
+
+
+rule plot_birds_curves:
+    """Learning curves of one experiment: loss and accuracy, training vs validation."""
+    input:
+        history=f"{BIRDS}/{{birds_experiment}}/history.csv",
+    output:
+        report(
+            f"{BIRDS}/{{birds_experiment}}/curves.png",
+            caption="../report/birds_curves.rst",
+            category="Birds",
+            subcategory="Learning curves",
+            labels={"experiment": "{birds_experiment}", "figure": "learning curves"},
+        ),
+    params:
+        code=code_digest("plots.py"),
+        title=lambda wc: f"Birds ({BIRDS_EXPERIMENTS[wc.birds_experiment]['kind']}): {wc.birds_experiment}",
+    log:
+        f"{LOGS}/birds/{{birds_experiment}}/curves.log",
+    benchmark:
+        f"{BENCHMARKS}/birds/{{birds_experiment}}/curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/plot_curves.py"

@@ -1,0 +1,20 @@
+"""Rule extract_birds_features: the frozen ResNet50, once, over every image."""
+
+import _src_path  # noqa: F401  (first: makes convstudy importable)
+from convstudy.experiments.birds import extract_features
+from convstudy.runtime import logged
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    extract_features(
+        snakemake.input.arrays,
+        weights=p.weights,
+        spatial=p.spatial,
+        seed=p.seed,
+        threads=snakemake.threads,
+        # From the config, not params: a speed setting must not rerun the extraction.
+        batch_size=snakemake.config["birds"]["inference_batch_size"],
+        mixed_precision=p.mixed_precision,
+        pooled_out=snakemake.output.pooled,
+        spatial_out=snakemake.output.get("spatial"),
+    )

@@ -1,0 +1,25 @@
+"""Rule finetune_birds: ResNet50 plus a trained head, end to end (resumable per epoch)."""
+
+import _src_path  # noqa: F401  (first: makes convstudy importable)
+from convstudy.experiments.birds import finetune
+from convstudy.runtime import logged
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    finetune(
+        snakemake.input.arrays,
+        snakemake.input.head,
+        p.settings,
+        name=snakemake.wildcards.birds_finetune,
+        weights=p.weights,
+        seed=p.seed,
+        threads=snakemake.threads,
+        training={
+            "jit_compile": p.jit_compile,
+            "mixed_precision": p.mixed_precision,
+            "steps_per_execution": snakemake.config["training"]["steps_per_execution"],
+        },
+        model_out=snakemake.output.model,
+        history_out=snakemake.output.history,
+        resume_dir=p.resume_dir,
+    )

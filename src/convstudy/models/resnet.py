@@ -1,0 +1,141 @@
+"""ResNet50 for the birds: frozen feature extractor, classifier heads, fine-tuning model.
+
+A head is a small Keras model from cached ResNet50 features (pooled 2048-d
+vectors or the last spatial maps) to class probabilities. Fine-tuning puts the
+trained head back on top of the backbone, so its first stage (training the
+head on the frozen base) is the head experiment itself, run on the cache.
+
+The shape checks live in :mod:`convstudy.models.heads` (no TensorFlow), so
+the Snakefile can run them while it parses the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from .heads import CAFFE_MEAN_BGR, STAGES
+
+
+@keras.saving.register_keras_serializable(package="convstudy")
+class CaffePreprocess(layers.Layer):
+    """``keras.applications.resnet50.preprocess_input`` as a layer: RGB [0, 255] -> BGR - mean.
+
+    Inside the model, so a saved model takes raw pixels like every other model here.
+    """
+
+    def call(self, inputs):
+        x = keras.ops.cast(inputs, self.compute_dtype)
+        x = x[..., ::-1]
+        return x - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
+
+
+def resolve_weights(weights: str | None) -> str | None:
+    """Config ``weights`` -> ``keras.applications`` argument: imagenet, a file, or None."""
+    if weights in (None, "none"):
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"ResNet50 weights file {weights} does not exist")
+    return str(path)
+
+
+def build_backbone(weights: str | None, image_shape: Sequence[int]) -> keras.Model:
+    """ResNet50 without its top, frozen, batch normalization in inference mode."""
+    backbone = keras.applications.ResNet50(
+        include_top=False,
+        weights=resolve_weights(weights),
+        input_shape=tuple(image_shape),
+        pooling=None,
+    )
+    backbone.trainable = False
+    return backbone
+
+
+def build_extractor(backbone: keras.Model, image_shape: Sequence[int], spatial: bool) -> keras.Model:
+    """Images (uint8 pixel values) -> pooled features [, spatial maps]."""
+    inputs = keras.Input(shape=tuple(image_shape), name="image")
+    maps = backbone(CaffePreprocess(name="preprocess")(inputs), training=False)
+    pooled = layers.GlobalAveragePooling2D(name="avg_pool", dtype="float32")(maps)
+    outputs = [pooled, layers.Activation("linear", dtype="float32", name="maps")(maps)] if spatial else pooled
+    return keras.Model(inputs, outputs, name="resnet50_features")
+
+
+def build_head(
+    settings: Mapping, input_shape: Sequence[int], num_classes: int, name: str = "head"
+) -> keras.Model:
+    """Features -> class probabilities, as the head's ``architecture`` says."""
+    arch = settings["architecture"]
+    bn = arch["batchnorm"]
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = inputs
+    if arch["input_dropout"] > 0:
+        x = layers.Dropout(arch["input_dropout"], name="input_dropout")(x)
+    for i, conv in enumerate(arch["conv"], start=1):
+        x = layers.Conv2D(
+            conv["filters"], conv["kernel_size"], padding="same", use_bias=not bn,
+            name=f"conv{i}",
+        )(x)
+        if bn:
+            x = layers.BatchNormalization(name=f"conv{i}_bn")(x)
+        x = layers.ReLU(name=f"conv{i}_relu")(x)
+    if len(input_shape) == 3:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    for i, units in enumerate(arch["dense"], start=1):
+        x = layers.Dense(units, use_bias=not bn, name=f"dense{i}")(x)
+        if bn:
+            x = layers.BatchNormalization(name=f"dense{i}_bn")(x)
+        x = layers.ReLU(name=f"dense{i}_relu")(x)
+        if arch["dropout"] > 0:
+            x = layers.Dropout(arch["dropout"], name=f"dense{i}_dropout")(x)
+    x = layers.Dense(num_classes, name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def set_trainable_stages(backbone: keras.Model, unfreeze: str) -> int:
+    """Make the stages from ``unfreeze`` up trainable (batch normalization stays frozen).
+
+    Returns the number of trainable backbone weights.
+    """
+    if unfreeze not in STAGES:
+        raise ValueError(f"unfreeze must be one of {STAGES}, not {unfreeze!r}")
+    backbone.trainable = True
+    first = 1 if unfreeze == "all" else int(unfreeze[-1])
+    for layer in backbone.layers:
+        stage = layer.name[4] if layer.name.startswith("conv") and layer.name[4:5].isdigit() else None
+        in_stage = stage is not None and int(stage) >= first
+        trainable = (unfreeze == "all" or in_stage) and not isinstance(
+            layer, layers.BatchNormalization
+        )
+        layer.trainable = trainable
+    return sum(int(w.shape.num_elements() or 0) for w in backbone.trainable_weights)
+
+
+def build_finetune_model(
+    backbone: keras.Model,
+    head: keras.Model,
+    image_shape: Sequence[int],
+    unfreeze: str,
+    name: str = "finetune",
+) -> keras.Model:
+    """ResNet50 + a trained head, end to end; raw pixels in, probabilities out.
+
+    The backbone is called with ``training=False``: its batch normalization
+    keeps the ImageNet statistics (small batches of one dataset would spoil
+    them), while the unfrozen convolutions learn.
+    """
+    set_trainable_stages(backbone, unfreeze)
+    inputs = keras.Input(shape=tuple(image_shape), name="image")
+    maps = backbone(CaffePreprocess(name="preprocess")(inputs), training=False)
+    if len(head.inputs[0].shape) == 2:
+        features = layers.GlobalAveragePooling2D(name="avg_pool")(maps)
+    else:
+        features = maps
+    outputs = head(features)
+    return keras.Model(inputs, outputs, name=name)
