@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import re
 
 import pytest
@@ -105,6 +106,14 @@ def test_nothing_to_do_after_a_run(birds_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+#: What the report redoes when a birds experiment's results change (the PDF only
+#: where latexmk is installed).
+REPORT_JOBS = {
+    "report_accuracy": 1, "report_curves": 1, "report_per_class": 1, "report": 1,
+    **({"report_pdf": 1} if shutil.which("latexmk") else {}),
+}
+
+
 def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
     experiments = birds_experiments(load_config(), load_schema())
     heads = {n: e for n, e in experiments.items() if e["kind"] == "head"}
@@ -117,6 +126,7 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
     proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
     assert planned_jobs(proc) == {
         "train_birds_head": 1, "evaluate_birds": 1, "plot_birds_curves": 1, "all": 1,
+        **REPORT_JOBS,
     }
     assert f"results/demo/birds/{lone}/model.keras" in proc.stdout
     # The head a fine-tuning starts from: it reruns, and so do the fine-tuning runs
@@ -128,7 +138,7 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
     n = len(consumers)
     assert planned_jobs(proc) == {
         "train_birds_head": 1, "finetune_birds": n, "evaluate_birds": 1 + n,
-        "plot_birds_curves": 1 + n, "all": 1,
+        "plot_birds_curves": 1 + n, "all": 1, **REPORT_JOBS,
     }
     assert "extract_birds_features" not in proc.stdout and "prepare_birds" not in proc.stdout
 

@@ -77,10 +77,11 @@ def md_unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def md_table(text: str, first_header: str) -> list[dict]:
-    """Rows of the Markdown table whose first header is ``first_header``."""
+def md_table(text: str, first_header: str, nth: int = 0) -> list[dict]:
+    """Rows of the ``nth`` Markdown table whose first header is ``first_header``."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    starts = [i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |")]
+    start = starts[nth]
     split = lambda line: [md_unescape(c) for c in re.split(r"(?<!\\)\|", line)[1:-1]]
     headers = split(lines[start])
     rows = []
@@ -91,10 +92,11 @@ def md_table(text: str, first_header: str) -> list[dict]:
     return rows
 
 
-def tex_table(text: str, first_header: str) -> list[dict]:
-    """Rows of the LaTeX table whose header row starts with ``first_header``."""
+def tex_table(text: str, first_header: str, nth: int = 0) -> list[dict]:
+    """Rows of the ``nth`` LaTeX table whose header row starts with ``first_header``."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"{first_header} &"))
+    starts = [i for i, line in enumerate(lines) if line.startswith(f"{first_header} &")]
+    start = starts[nth]
     split = lambda line: [
         tex_unescape(c) for c in re.split(r"(?<!\\)&", line.strip().removesuffix(r"\\"))
     ]
@@ -387,7 +389,7 @@ def test_method_text_from_config(repo):
     assert "residual" in resnet["Architecture"]
     assert report.settings_changes(
         variants["normalized"]["settings"], variants["basenet"]["settings"]
-    ) == ["normalize: yes", "epochs: 35"]
+    ) == ["epochs: 35", "normalize: yes"]  # settings are key-sorted (convstudy.variants)
 
 
 def test_part_statuses():
@@ -419,43 +421,51 @@ def test_missing_metrics_is_an_error(tmp_path):
 # On the end-to-end demo run (shared; minutes once per session).
 
 
-def demo_metrics(demo_run: Path) -> dict[str, dict]:
-    from convstudy.config import cifar_variants, load_config
+def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, dict]:
+    """Metrics JSONs of one part of the demo run, in report order."""
+    from convstudy.config import cifar_variants, load_config, load_schema
+    from convstudy.experiments.birds import birds_experiments
 
     config = load_config(
         demo_run / "config" / "config.yaml",
         overrides=yaml.safe_load((demo_run / "config" / "demo.yaml").read_text()),
     )
+    names = cifar_variants(config) if part == "cifar" else birds_experiments(config, load_schema())
     return {
-        name: json.loads((demo_run / "results/demo/cifar" / name / "metrics.json").read_text())
-        for name in cifar_variants(config)
+        name: json.loads((demo_run / f"results/demo/{part}" / name / "metrics.json").read_text())
+        for name in names
     }
 
 
 @pytest.mark.slow
 def test_demo_report_tables_equal_metrics_json(demo_run):
     out = demo_run / "results/demo/report"
-    metrics = demo_metrics(demo_run)
     md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
-    assert_table_matches(md_table(md, "Experiment"), metrics)
-    assert_table_matches(tex_table(tex, "Experiment"), metrics)
     with open(out / "summary.csv", newline="") as fh:
         summary = list(csv.DictReader(fh))
-    assert [r["experiment"] for r in summary] == list(metrics)
-    for row in summary:
-        assert float(row["test_accuracy"]) == metrics[row["experiment"]]["test"]["accuracy"]
-        assert float(row["test_top5_accuracy"]) == metrics[row["experiment"]]["test"]["top5_accuracy"]
+    parts = {part: demo_metrics(demo_run, part) for part in ("cifar", "birds")}
+    for nth, (part, part_metrics) in enumerate(parts.items()):
+        assert_table_matches(md_table(md, "Experiment", nth), part_metrics)
+        assert_table_matches(tex_table(tex, "Experiment", nth), part_metrics)
+        rows = [r for r in summary if r["part"] == part]
+        assert [r["experiment"] for r in rows] == list(part_metrics)
+        for row in rows:
+            m = part_metrics[row["experiment"]]
+            assert float(row["test_accuracy"]) == m["test"]["accuracy"]
+            assert float(row["test_top5_accuracy"]) == m["test"]["top5_accuracy"]
+    metrics = parts["cifar"]
     # Class names with LaTeX specials (the synthetic archive uses CIFAR's names).
     best = max(metrics.values(), key=lambda m: m["final_val_accuracy"])
     per_class = tex_table(tex, "Class")
     assert {r["Class"] for r in per_class} == set(best["class_names"])
     assert "aquarium_fish" in best["class_names"] and r"aquarium\_fish" in tex
-    # The birds part is not on this branch: the report says it was not run.
-    assert "## Not run" in md and "Birds" in md.split("## Not run")[1]
-    for kind in ("accuracy", "curves", "confusion"):
-        for ext in ("png", "pdf"):
-            assert (out / "figures" / f"cifar_{kind}.{ext}").stat().st_size > 1000
-        assert f"figures/cifar_{kind}.png" in md and f"figures/cifar_{kind}.pdf" in tex
+    assert "## Not run" not in md
+    for part, kinds in (("cifar", ("accuracy", "curves", "confusion")),
+                        ("birds", ("accuracy", "curves", "per_class"))):
+        for kind in kinds:
+            for ext in ("png", "pdf"):
+                assert (out / "figures" / f"{part}_{kind}.{ext}").stat().st_size > 1000
+            assert f"figures/{part}_{kind}.png" in md and f"figures/{part}_{kind}.pdf" in tex
 
 
 @pytest.mark.slow
@@ -476,12 +486,14 @@ def test_snakemake_report_zip_has_every_figure(demo_run, tmp_path):
         stored = {archive.read(n) for n in names if n.endswith(".png")}
     figures = sorted((demo_run / "results/demo/report/figures").glob("*.png"))
     figures += sorted((demo_run / "results/demo/cifar").glob("*/curves.png"))
-    assert len(figures) == 3 + len(demo_metrics(demo_run))
+    figures += sorted((demo_run / "results/demo/birds").glob("*/curves.png"))
+    experiments = len(demo_metrics(demo_run, "cifar")) + len(demo_metrics(demo_run, "birds"))
+    assert len(figures) == 3 + 3 + experiments
     for figure in figures:
         assert figure.read_bytes() in stored, f"{figure} is not in the report"
     assert any(n.endswith("summary.csv") for n in names)
     # Categories per part, captions rendered with the reference points.
-    assert '"CIFAR"' in html and "Summary" in html
+    assert '"CIFAR"' in html and '"Birds"' in html and "Summary" in html
     assert "BaseNet in the study: 0.4" in html
 
 
@@ -531,7 +543,8 @@ def test_report_of_a_run_with_every_part_off(tmp_path):
     and how to build the PDF."""
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "config" / "off.yaml").write_text(
-        "cifar:\n  enabled: false\nreport:\n  latexmk: no-such-latexmk\n"
+        "cifar:\n  enabled: false\nbirds:\n  enabled: false\n"
+        "report:\n  latexmk: no-such-latexmk\n"
     )
     snakemake(workdir, "--cores", "1", *DEMO, "config/off.yaml")
     out = workdir / "results/demo/report"

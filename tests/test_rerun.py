@@ -58,6 +58,18 @@ REPORT_CIFAR = {
 REPORT_CURVES = {("report_curves", "part=cifar"), ("report", "")} | REPORT_PDF
 
 
+def birds_plots() -> set[tuple[str, str]]:
+    """The birds part's curve plots (the shared plot script draws them too)."""
+    from convstudy.config import load_config, load_schema
+    from convstudy.experiments.birds import birds_experiments
+
+    config = load_config(overrides=DEMO)
+    return {
+        ("plot_birds_curves", f"birds_experiment={name}")
+        for name in birds_experiments(config, load_schema())
+    }
+
+
 def variant_jobs(
     variants: Iterable[str], rules=PER_VARIANT, report=REPORT_CIFAR
 ) -> set[tuple[str, str]]:
@@ -117,8 +129,10 @@ def _edit(script: Path) -> None:
 
 def test_changed_plot_script_plans_only_the_plots(done):
     _edit(done / "scripts" / "plot_curves.py")
-    # The report draws its own curves from the histories: nothing of it is redone.
-    assert planned(done) == variant_jobs(VARIANTS, rules=("plot_cifar_curves",), report=set())
+    # Both parts' curves; the report draws its own from the histories: none redone.
+    assert planned(done) == variant_jobs(
+        VARIANTS, rules=("plot_cifar_curves",), report=set()
+    ) | birds_plots()
 
 
 def test_changed_training_script_plans_training_and_its_consumers(done):
@@ -141,6 +155,7 @@ def test_changed_package_code_plans_only_the_rules_behind_it(done):
     plots.write_text(source.replace("# noqa: E402", "# noqa: E402  (a comment changes nothing)"))
     assert planned(done) == set()
     plots.write_text(source.replace('ax.grid(alpha=0.3)', 'ax.grid(alpha=0.25)'))
+    # plots.py draws the curves of both parts and the report's curve grids.
     assert planned(done) == variant_jobs(
         VARIANTS, rules=("plot_cifar_curves",), report=REPORT_CURVES
-    )
+    ) | birds_plots() | {("report_curves", "part=birds")}
