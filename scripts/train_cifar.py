@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import train_variant
-from convstudy.runtime import logged
+from convstudy.runtime import logged, training_options
 
 with logged(snakemake.log[0]):
     p = snakemake.params
@@ -12,13 +12,7 @@ with logged(snakemake.log[0]):
         name=snakemake.wildcards.variant,
         seed=p.seed,
         threads=snakemake.threads,
-        training={
-            "jit_compile": p.jit_compile,
-            "mixed_precision": p.mixed_precision,
-            # Read from the config, not params: it changes speed, not results,
-            # so changing it must not retrain anything.
-            "steps_per_execution": snakemake.config["training"]["steps_per_execution"],
-        },
+        training=training_options(p, snakemake.config),
         model_out=snakemake.output.model,
         history_out=snakemake.output.history,
         resume_dir=p.resume_dir,

@@ -101,3 +101,17 @@ def logged(log_file: str | None = None) -> Iterator[logging.Logger]:
     except Exception as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
+
+
+def training_options(params, config: dict) -> dict:
+    """The machine-level options a training rule passes on.
+
+    ``jit_compile`` and ``mixed_precision`` change the numbers, so they come from the
+    rule's ``params`` (changing them retrains); ``steps_per_execution`` only changes
+    speed, so it is read from the config and changing it retrains nothing.
+    """
+    return {
+        "jit_compile": params.jit_compile,
+        "mixed_precision": params.mixed_precision,
+        "steps_per_execution": config["training"]["steps_per_execution"],
+    }

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .io import atomic_path, read_json, write_json
+from .io import atomic_path, read_json, write_history, write_json
 
 log = logging.getLogger(__name__)
 
@@ -236,3 +236,49 @@ def fit_epochs(
 def save_model(model: keras.Model, path: str | Path) -> None:
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
+
+
+def train_and_save(
+    model: keras.Model,
+    settings: Mapping,
+    train_data: Callable[[int], object],
+    val_data,
+    *,
+    steps_per_epoch: int,
+    name: str,
+    seed: int,
+    training: Mapping,
+    run_data: Sequence[np.ndarray],
+    model_out: str | Path,
+    history_out: str | Path,
+    resume_dir: str | Path | None,
+) -> list[dict]:
+    """Compile ``model`` for ``settings``, train it for ``settings["epochs"]`` (resuming
+    from ``resume_dir``), write the model and the history, then drop the resume state.
+
+    ``run_data`` (training arrays, and anything else the run starts from) goes into
+    the resume fingerprint, so a state left by other data or settings is never resumed.
+    ``training`` holds the machine-level options: ``steps_per_execution``, ``jit_compile``.
+    """
+    compile_model(
+        model,
+        settings,
+        steps_per_epoch,
+        steps_per_execution=training.get("steps_per_execution", 1),
+        jit_compile=training.get("jit_compile", False),
+    )
+    checkpointer = Checkpointer(resume_dir, fingerprint(settings, seed, *run_data))
+    history = fit_epochs(
+        model,
+        train_data,
+        val_data,
+        settings["epochs"],
+        seed=seed,
+        checkpointer=checkpointer,
+        describe=name,
+    )
+    # Only once both outputs exist: a kill in between resumes after the last epoch.
+    save_model(model, model_out)
+    write_history(history_out, history)
+    checkpointer.clear()
+    return history

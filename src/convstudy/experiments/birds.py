@@ -260,10 +260,10 @@ def train_head(
     from .. import runtime
 
     runtime.configure(threads, seed, mixed_precision=training.get("mixed_precision", False))
-    from ..io import load_arrays, write_history
+    from ..io import load_arrays
     from ..models.resnet import build_head
     from ..pipeline import eval_dataset, steps_per_epoch, train_dataset
-    from ..training import Checkpointer, compile_model, fingerprint, fit_epochs, save_model
+    from ..training import train_and_save
 
     data = load_arrays(features_path)
     num_classes = len(data["class_names"])
@@ -271,31 +271,24 @@ def train_head(
     model = build_head(settings, x_train.shape[1:], num_classes, name=name)
     batch = settings["batch_size"]
     steps = steps_per_epoch(len(x_train), batch)
-    compile_model(
-        model,
-        settings,
-        steps,
-        steps_per_execution=training.get("steps_per_execution", 1),
-        jit_compile=training.get("jit_compile", False),
-    )
     log.info("%s: %d parameters on features %s, %d steps per epoch",
              name, model.count_params(), x_train.shape[1:], steps)
     options = runtime.tf_data_options(threads)
     val = eval_dataset(data["x_val"], data["y_val"], num_classes, options=options)
-    checkpointer = Checkpointer(resume_dir, fingerprint(settings, seed, x_train, y_train))
-    history = fit_epochs(
+    return train_and_save(
         model,
+        settings,
         lambda epoch: train_dataset(x_train, y_train, num_classes, batch, {}, seed, epoch, options),
         val,
-        settings["epochs"],
+        steps_per_epoch=steps,
+        name=name,
         seed=seed,
-        checkpointer=checkpointer,
-        describe=name,
+        training=training,
+        run_data=(x_train, y_train),
+        model_out=model_out,
+        history_out=history_out,
+        resume_dir=resume_dir,
     )
-    save_model(model, model_out)
-    write_history(history_out, history)
-    checkpointer.clear()
-    return history
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -352,10 +345,10 @@ def finetune(
     import keras
     import tensorflow as tf
 
-    from ..io import load_arrays, write_history
+    from ..io import load_arrays
     from ..models.resnet import build_backbone, build_finetune_model
     from ..pipeline import eval_dataset, steps_per_epoch, train_dataset
-    from ..training import Checkpointer, compile_model, fingerprint, fit_epochs, save_model
+    from ..training import train_and_save
 
     data = load_arrays(data_path)
     num_classes = len(data["class_names"])
@@ -365,13 +358,6 @@ def finetune(
     model = build_finetune_model(backbone, head, shape, settings["unfreeze"], name=name)
     batch = settings["batch_size"]
     steps = steps_per_epoch(len(data["x_train"]), batch)
-    compile_model(
-        model,
-        settings,
-        steps,
-        steps_per_execution=training.get("steps_per_execution", 1),
-        jit_compile=training.get("jit_compile", False),
-    )
     trainable = sum(int(w.shape.num_elements() or 0) for w in model.trainable_weights)
     log.info("%s: head %s on ResNet50 from %s up: %d of %d parameters trainable, %d steps/epoch",
              name, Path(head_path).parent.name, settings["unfreeze"], trainable,
@@ -393,18 +379,20 @@ def finetune(
         return ds.enumerate().map(augment, deterministic=True).prefetch(1)
 
     val = eval_dataset(data["x_val"], data["y_val"], num_classes, batch_size=batch, options=options)
-    head_weights = [w for w in head.get_weights()]
-    checkpointer = Checkpointer(
-        resume_dir, fingerprint(settings, seed, data["x_train"], y_train, *head_weights)
+    return train_and_save(
+        model,
+        settings,
+        epoch_data,
+        val,
+        steps_per_epoch=steps,
+        name=name,
+        seed=seed,
+        training=training,
+        run_data=(data["x_train"], y_train, *head.get_weights()),
+        model_out=model_out,
+        history_out=history_out,
+        resume_dir=resume_dir,
     )
-    history = fit_epochs(
-        model, epoch_data, val, settings["epochs"], seed=seed, checkpointer=checkpointer,
-        describe=name,
-    )
-    save_model(model, model_out)
-    write_history(history_out, history)
-    checkpointer.clear()
-    return history
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -15,7 +15,7 @@ import numpy as np
 from ..data.archives import verify_md5
 from ..data.cifar import make_subset, read_cifar, subset_table
 from ..data.splits import format_split_table
-from ..io import load_arrays, read_history, save_arrays, write_history, write_json
+from ..io import load_arrays, read_history, save_arrays, write_json
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ def train_variant(
     runtime.configure(threads, seed, mixed_precision=training.get("mixed_precision", False))
     from ..models.cnn import build_cnn
     from ..pipeline import eval_dataset, featurewise_stats, steps_per_epoch, train_dataset
-    from ..training import Checkpointer, compile_model, fingerprint, fit_epochs
-    from ..training import save_model
+    from ..training import train_and_save
 
     data = load_arrays(data_path)
     num_classes = len(data["class_names"])
@@ -94,32 +93,25 @@ def train_variant(
     )
     batch = settings["batch_size"]
     steps = steps_per_epoch(len(x_train), batch)
-    compile_model(
-        model,
-        settings,
-        steps,
-        steps_per_execution=training.get("steps_per_execution", 1),
-        jit_compile=training.get("jit_compile", False),
-    )
     log.info("%s: %d parameters, %d training steps per epoch", name, model.count_params(), steps)
     options = runtime.tf_data_options(threads)
     val = eval_dataset(data["x_val"], data["y_val"], num_classes, options=options)
-    checkpointer = Checkpointer(resume_dir, fingerprint(settings, seed, x_train, y_train))
-    history = fit_epochs(
+    return train_and_save(
         model,
+        settings,
         lambda epoch: train_dataset(
             x_train, y_train, num_classes, batch, settings["augment"], seed, epoch, options
         ),
         val,
-        settings["epochs"],
+        steps_per_epoch=steps,
+        name=name,
         seed=seed,
-        checkpointer=checkpointer,
-        describe=name,
+        training=training,
+        run_data=(x_train, y_train),
+        model_out=model_out,
+        history_out=history_out,
+        resume_dir=resume_dir,
     )
-    save_model(model, model_out)
-    write_history(history_out, history)
-    checkpointer.clear()
-    return history
 
 
 def evaluate_variant(
