@@ -1,4 +1,5 @@
-"""Fetching and checking archives: checksums, retried downloads, atomic writes.
+"""Fetching, checking and reading archives: checksums, retried downloads, atomic
+writes, and one forward pass over a tar archive's members.
 
 A download lands under a temporary name and is renamed into place only after
 its checksum matched, so no rule ever sees a partial or wrong archive.
@@ -9,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import tarfile
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -117,3 +120,46 @@ def download(
                 if attempt < attempts:
                     time.sleep(backoff * attempt)
     raise ArchiveError(f"could not download {dest.name}:\n  " + "\n  ".join(problems))
+
+
+# Errors a damaged, truncated or foreign file raises while tarfile reads it.
+UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError)
+
+
+def open_stream(archive: str | Path) -> tarfile.TarFile:
+    """A forward-only reader: members are read in archive order, nothing is seeked."""
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ArchiveError(f"{archive}: no such file")
+    return tarfile.open(archive, "r|*")
+
+
+def member_name(member: tarfile.TarInfo) -> str:
+    # Archives made with `tar -C dir .` name their members ./images/...
+    return member.name[2:] if member.name.startswith("./") else member.name
+
+
+def unreadable(archive: str | Path, exc: BaseException) -> ArchiveError:
+    kind = ".tgz" if str(archive).endswith(".tgz") else ".tar.gz"
+    return ArchiveError(f"{archive}: not a readable {kind} archive, or truncated ({exc})")
+
+
+def read_members(archive: str | Path, names: Sequence[str]) -> dict[str, bytes]:
+    """The named members of a tar archive, in one pass that stops once all are found;
+    errors say whether the file is unreadable or the members are missing."""
+    wanted = set(names)
+    found: dict[str, bytes] = {}
+    try:
+        with open_stream(archive) as tar:
+            for member in tar:
+                name = member_name(member)
+                if name in wanted and member.isfile():
+                    found[name] = tar.extractfile(member).read()
+                    if len(found) == len(wanted):
+                        break
+    except UNREADABLE as exc:
+        raise unreadable(archive, exc) from None
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ArchiveError(f"{archive}: missing {', '.join(missing)} (incomplete archive?)")
+    return found

@@ -20,8 +20,6 @@ image is decoded, so each image goes straight to its part.
 from __future__ import annotations
 
 import logging
-import tarfile
-import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError
+from .archives import (
+    UNREADABLE,
+    ArchiveError,
+    member_name,
+    open_stream,
+    read_members,
+    unreadable,
+)
 from .splits import split_table, stratified_split
 
 log = logging.getLogger(__name__)
@@ -70,39 +75,13 @@ class BirdsIndex:
 # --------------------------------------------------------------------------- archives
 
 
-def _open_stream(archive: str | Path) -> tarfile.TarFile:
-    """A forward-only reader: members are read in archive order, nothing is seeked."""
-    archive = Path(archive)
-    if not archive.is_file():
-        raise ArchiveError(f"{archive}: no such file")
-    return tarfile.open(archive, "r|*")
-
-
-def _member_name(member: tarfile.TarInfo) -> str:
-    # Archives made with `tar -C dir .` name their members ./images/...
-    return member.name[2:] if member.name.startswith("./") else member.name
-
-
 def read_text_members(archive: str | Path, names: Sequence[str]) -> dict[str, str]:
     """Read small text members of an archive (one forward pass, images skipped)."""
-    wanted = set(names)
-    found: dict[str, str] = {}
+    raw = read_members(archive, names)
     try:
-        with _open_stream(archive) as tar:
-            for member in tar:
-                name = _member_name(member)
-                if name in wanted and member.isfile():
-                    found[name] = tar.extractfile(member).read().decode("utf-8")
-                    if len(found) == len(wanted):
-                        break
-    except (tarfile.TarError, EOFError, zlib.error, OSError, UnicodeDecodeError) as exc:
-        raise ArchiveError(
-            f"{archive}: not a readable .tgz archive, or truncated ({exc})"
-        ) from None
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ArchiveError(f"{archive}: missing {', '.join(missing)} (incomplete archive?)")
-    return found
+        return {name: data.decode("utf-8") for name, data in raw.items()}
+    except UnicodeDecodeError as exc:
+        raise unreadable(archive, exc) from None
 
 
 def _lines(text: str) -> list[str]:
@@ -318,9 +297,9 @@ def fill_images(
             bad.append(name)
 
     try:
-        with _open_stream(archive) as tar, ThreadPoolExecutor(max(1, threads)) as pool:
+        with open_stream(archive) as tar, ThreadPoolExecutor(max(1, threads)) as pool:
             for member in tar:
-                name = _member_name(member)
+                name = member_name(member)
                 if name not in index.members or not member.isfile() or name in seen:
                     continue
                 seen.add(name)
@@ -335,10 +314,8 @@ def fill_images(
                 place(future, name)
     except BadImageError:
         raise
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise ArchiveError(
-            f"{archive}: not a readable .tgz archive, or truncated ({exc})"
-        ) from None
+    except UNREADABLE as exc:
+        raise unreadable(archive, exc) from None
     missing = [name for name in index.members if name not in seen]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import pickle
-import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError
+from .archives import ArchiveError, read_members
 from .splits import cap_per_class, split_table, stratified_split
 
 
@@ -75,26 +73,6 @@ def _load_pickle(raw: bytes, what: str) -> dict:
     if not isinstance(obj, dict):
         raise ArchiveError(f"{what}: expected a dict, found {type(obj).__name__}")
     return obj
-
-
-def read_members(archive: str | Path, names: list[str]) -> dict[str, bytes]:
-    """Read the named members of a .tar.gz, with errors that say what is wrong."""
-    archive = Path(archive)
-    wanted = set(names)
-    found: dict[str, bytes] = {}
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                if member.name in wanted and member.isfile():
-                    found[member.name] = tar.extractfile(member).read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise ArchiveError(
-            f"{archive}: not a readable .tar.gz archive, or truncated ({exc})"
-        ) from None
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise ArchiveError(f"{archive}: missing {', '.join(missing)} (incomplete archive?)")
-    return found
 
 
 def _batch_arrays(batch: dict, layout: CifarLayout, what: str) -> tuple[np.ndarray, np.ndarray]:
