@@ -13,9 +13,6 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "config/config.schema.yaml")
-
-
 report: "report/workflow.rst"
 
 

@@ -17,7 +17,7 @@ rule synthetic_birds:
     output:
         [f"{BIRDS}/synthetic/{info['filename']}" for info in BIRDS_ARCHIVES.values()],
     params:
-        code=code_digest("data/synthetic_birds.py", "data/synthetic.py"),
+        code=script_code("synthetic_birds.py"),
         dataset=BIRDS_CFG["dataset"],
         num_classes=BIRDS_CFG["synthetic"]["num_classes"],
         train_per_class=BIRDS_CFG["synthetic"]["train_per_class"],
@@ -45,12 +45,7 @@ rule prepare_birds:
         arrays=f"{BIRDS}/data.npz",
         split=f"{BIRDS}/split.json",
     params:
-        code=code_digest(
-            "data/archives.py",
-            "data/birds.py",
-            "data/splits.py",
-            "experiments/birds.py:prepare",
-        ),
+        code=script_code("prepare_birds.py"),
         dataset=BIRDS_CFG["dataset"],
         checksums={
             role: {"md5": a["md5"], "sha256": a["sha256"]}
@@ -79,16 +74,14 @@ rule prepare_birds:
 rule extract_birds_features:
     """Run the frozen ResNet50 once over every image; cache its features."""
     input:
+        **birds_weights_input(),
         arrays=rules.prepare_birds.output.arrays,
-        weights=BIRDS_WEIGHTS_FILE,
     output:
         **({"spatial": f"{BIRDS}/features/spatial.npz"} if BIRDS_SPATIAL else {}),
         pooled=f"{BIRDS}/features/pooled.npz",
     params:
-        code=code_digest(
-            "models/resnet.py", "runtime.py", "experiments/birds.py:extract_features"
-        ),
-        weights=BIRDS_WEIGHTS,
+        code=script_code("extract_birds_features.py"),
+        weights=BIRDS_WEIGHTS["kind"],
         spatial=BIRDS_SPATIAL,
         seed=config["seed"],
         mixed_precision=config["training"]["mixed_precision"],
@@ -114,12 +107,7 @@ rule train_birds_head:
         model=f"{BIRDS}/{{birds_head}}/model.keras",
         history=f"{BIRDS}/{{birds_head}}/history.csv",
     params:
-        code=code_digest(
-            "models/resnet.py",
-            "training.py",
-            "runtime.py",
-            "experiments/birds.py:train_head",
-        ),
+        code=script_code("train_birds_head.py"),
         settings=birds_settings,
         seed=config["seed"],
         jit_compile=config["training"]["jit_compile"],
@@ -144,22 +132,16 @@ rule train_birds_head:
 rule finetune_birds:
     """ResNet50 plus a trained head, end to end from the configured stage up."""
     input:
+        **birds_weights_input(),
         arrays=rules.prepare_birds.output.arrays,
         head=lambda wc: f"{BIRDS}/{BIRDS_EXPERIMENTS[wc.birds_finetune]['settings']['head']}/model.keras",
-        weights=BIRDS_WEIGHTS_FILE,
     output:
         model=f"{BIRDS}/{{birds_finetune}}/model.keras",
         history=f"{BIRDS}/{{birds_finetune}}/history.csv",
     params:
-        code=code_digest(
-            "models/resnet.py",
-            "training.py",
-            "runtime.py",
-            "experiments/birds.py:finetune",
-            "experiments/birds.py:crop_flip_batch",
-        ),
+        code=script_code("finetune_birds.py"),
         settings=birds_settings,
-        weights=BIRDS_WEIGHTS,
+        weights=BIRDS_WEIGHTS["kind"],
         seed=config["seed"],
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
@@ -190,9 +172,7 @@ rule evaluate_birds:
     output:
         metrics=f"{BIRDS}/{{birds_experiment}}/metrics.json",
     params:
-        code=code_digest(
-            "evaluate.py", "models/resnet.py", "experiments/birds.py:evaluate"
-        ),
+        code=script_code("evaluate_birds.py"),
         settings=birds_settings,
         kind=lambda wc: BIRDS_EXPERIMENTS[wc.birds_experiment]["kind"],
         seed=config["seed"],
@@ -223,7 +203,7 @@ rule plot_birds_curves:
             labels={"experiment": "{birds_experiment}", "figure": "learning curves"},
         ),
     params:
-        code=code_digest("plots.py"),
+        code=script_code("plot_curves.py"),
         title=lambda wc: f"Birds ({BIRDS_EXPERIMENTS[wc.birds_experiment]['kind']}): {wc.birds_experiment}",
     log:
         f"{LOGS}/birds/{{birds_experiment}}/curves.log",

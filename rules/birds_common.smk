@@ -5,11 +5,17 @@ BIRDS_CFG = config["birds"]
 BIRDS_HEADS = [n for n, e in BIRDS_EXPERIMENTS.items() if e["kind"] == "head"]
 BIRDS_FINETUNES = [n for n, e in BIRDS_EXPERIMENTS.items() if e["kind"] == "finetune"]
 BIRDS_SPATIAL = needs_spatial(BIRDS_EXPERIMENTS)
-# A weights file is an input: replacing it reruns the extraction and fine-tuning.
-BIRDS_WEIGHTS = BIRDS_CFG["weights"]
-BIRDS_WEIGHTS_FILE = (
-    [] if BIRDS_WEIGHTS in (None, "none", "imagenet") else [BIRDS_WEIGHTS]
-)
+
+
+def birds_weights_input():
+    """``{"weights": file}`` for the jobs that run ResNet50, or nothing for random
+    weights. ImageNet weights come from the download rule, so no job (on a compute
+    node, often without internet) downloads anything; replacing the file reruns them."""
+    if BIRDS_WEIGHTS["kind"] == "none":
+        return {}
+    if BIRDS_WEIGHTS["kind"] == "imagenet":
+        return {"weights": f"{RESULTS}/downloads/{BIRDS_WEIGHTS['path']}"}
+    return {"weights": BIRDS_WEIGHTS["path"]}
 
 
 def _alternatives(names):

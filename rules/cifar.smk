@@ -11,7 +11,7 @@ rule download_archive:
     output:
         f"{RESULTS}/downloads/{{filename}}",
     params:
-        code=code_digest("data/archives.py"),
+        code=script_code("download.py"),
         urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
         md5=lambda wc: DOWNLOAD_FILES[wc.filename].get("md5"),
         sha256=lambda wc: DOWNLOAD_FILES[wc.filename].get("sha256"),
@@ -35,7 +35,7 @@ rule synthetic_cifar:
     output:
         f"{RESULTS}/cifar/synthetic/{{filename}}",
     params:
-        code=code_digest("data/synthetic.py", "data/cifar.py"),
+        code=script_code("synthetic_cifar.py"),
         dataset=config["cifar"]["dataset"],
         train_per_class=config["cifar"]["synthetic"]["train_per_class"],
         test_per_class=config["cifar"]["synthetic"]["test_per_class"],
@@ -62,12 +62,7 @@ rule prepare_cifar:
         arrays=f"{RESULTS}/cifar/data.npz",
         split=f"{RESULTS}/cifar/split.json",
     params:
-        code=code_digest(
-            "data/archives.py",
-            "data/cifar.py",
-            "data/splits.py",
-            "experiments/cifar.py:prepare",
-        ),
+        code=script_code("prepare_cifar.py"),
         dataset=config["cifar"]["dataset"],
         md5=CIFAR_ARCHIVE["md5"],
         num_classes=config["cifar"]["num_classes"],
@@ -96,13 +91,7 @@ rule train_cifar:
         model=f"{RESULTS}/cifar/{{variant}}/model.keras",
         history=f"{RESULTS}/cifar/{{variant}}/history.csv",
     params:
-        code=code_digest(
-            "models",
-            "pipeline.py",
-            "training.py",
-            "runtime.py",
-            "experiments/cifar.py:train_variant",
-        ),
+        code=script_code("train_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
         seed=config["seed"],
         jit_compile=config["training"]["jit_compile"],
@@ -131,7 +120,7 @@ rule evaluate_cifar:
     output:
         metrics=f"{RESULTS}/cifar/{{variant}}/metrics.json",
     params:
-        code=code_digest("evaluate.py", "experiments/cifar.py:evaluate_variant"),
+        code=script_code("evaluate_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
         seed=config["seed"],
     log:
@@ -161,7 +150,7 @@ rule plot_cifar_curves:
             labels={"variant": "{variant}", "figure": "learning curves"},
         ),
     params:
-        code=code_digest("plots.py"),
+        code=script_code("plot_curves.py"),
         title=lambda wc: f"CIFAR: {wc.variant}",
     log:
         f"{LOGS}/cifar/{{variant}}/curves.log",

@@ -8,16 +8,28 @@ SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
-from convstudy.codeversion import code_digest
-from convstudy.config import cifar_archive_source, cifar_variants, load_schema
-from convstudy.experiments.birds import birds_archives, birds_experiments, needs_spatial
+from convstudy.codeversion import script_digest
+from convstudy.config import (
+    cifar_archive_source,
+    cifar_variants,
+    load_schema,
+    validate_config,
+)
+from convstudy.experiments.birds import (
+    birds_archives,
+    birds_experiments,
+    birds_weights,
+    needs_spatial,
+)
 from convstudy.variants import ConfigError
 
 SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
 
 # Everything that can be checked without data is checked now, before any job:
-# unknown bases, cycles, incomplete variants, architectures that do not fit.
+# the schema (one short line naming the key), class counts, unknown bases, cycles,
+# incomplete variants, architectures that do not fit.
 try:
+    validate_config(config, SCHEMA)
     CIFAR_VARIANTS = (
         cifar_variants(config, SCHEMA) if config["cifar"]["enabled"] else {}
     )
@@ -25,8 +37,12 @@ try:
     BIRDS_ENABLED = config["birds"]["enabled"]
     BIRDS_EXPERIMENTS = birds_experiments(config, SCHEMA) if BIRDS_ENABLED else {}
     BIRDS_ARCHIVES = birds_archives(config) if BIRDS_ENABLED else {}
+    BIRDS_WEIGHTS = birds_weights(config) if BIRDS_ENABLED else {"kind": "none"}
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
+
+# Snakemake's own check, as every workflow does; the one above has passed already.
+validate(config, "../config/config.schema.yaml")
 
 # Every experiment of every part, in report order: {part: {name: resolved variant}}.
 # Each part's rule file registers its own; the report reads them from here.
@@ -68,6 +84,12 @@ def cifar_targets():
         # (an intermediate file that nothing requests would not be).
         file=["model.keras", "history.csv", "metrics.json", "curves.png"],
     )
+
+
+def script_code(name):
+    """Digest of the package code that a job of scripts/<name> can run: a rule's
+    ``params: code=`` (derived from the script's imports, see convstudy.codeversion)."""
+    return script_digest(Path(workflow.basedir) / "scripts" / name)
 
 
 def tf_mem_mb(base_mb):

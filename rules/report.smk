@@ -69,7 +69,7 @@ rule report_accuracy:
         ),
         pdf=f"{REPORT}/figures/{{part}}_accuracy.pdf",
     params:
-        code=code_digest("figures.py", "report.py:load_metrics"),
+        code=script_code("report_accuracy_figure.py"),
         title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
         kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
         references=lambda wc: config["report"]["references"].get(wc.part, []),
@@ -108,7 +108,7 @@ rule report_curves:
         ),
         pdf=f"{REPORT}/figures/{{part}}_curves.pdf",
     params:
-        code=code_digest("figures.py", "plots.py"),
+        code=script_code("report_curves_figure.py"),
         names=lambda wc: list(EXPERIMENTS[wc.part]),
         title=lambda wc: f"{part_info(wc.part).label}: learning curves",
     log:
@@ -146,9 +146,7 @@ rule report_confusion:
         ),
         pdf=f"{REPORT}/figures/{{part}}_confusion.pdf",
     params:
-        code=code_digest(
-            "figures.py", "report.py:load_metrics", "report.py:best_experiment"
-        ),
+        code=script_code("report_confusion_figure.py"),
         title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
     log:
         f"{LOGS}/report/{{part}}_confusion.log",
@@ -185,9 +183,7 @@ rule report_per_class:
         ),
         pdf=f"{REPORT}/figures/{{part}}_per_class.pdf",
     params:
-        code=code_digest(
-            "figures.py", "report.py:load_metrics", "report.py:best_experiment"
-        ),
+        code=script_code("report_per_class_figure.py"),
         title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
         shown=10,
     log:
@@ -223,7 +219,7 @@ rule report:
             labels={"table": "every experiment"},
         ),
     params:
-        code=code_digest("report.py"),
+        code=script_code("report_render.py"),
         parts=REPORT_PARTS,
         references={p: config["report"]["references"].get(p, []) for p in REPORTED},
         seed=config["seed"],
@@ -249,7 +245,7 @@ rule report_pdf:
     output:
         f"{REPORT}/report.pdf",
     params:
-        code=code_digest("report.py:build_pdf"),
+        code=script_code("report_pdf.py"),
         latexmk=config["report"]["latexmk"],
     log:
         f"{LOGS}/report/report_pdf.log",

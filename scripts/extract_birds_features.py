@@ -8,7 +8,7 @@ with logged(snakemake.log[0]):
     p = snakemake.params
     extract_features(
         snakemake.input.arrays,
-        weights=p.weights,
+        weights=snakemake.input.get("weights"),
         spatial=p.spatial,
         seed=p.seed,
         threads=snakemake.threads,

@@ -11,7 +11,7 @@ with logged(snakemake.log[0]):
         snakemake.input.head,
         p.settings,
         name=snakemake.wildcards.birds_finetune,
-        weights=p.weights,
+        weights=snakemake.input.get("weights"),
         seed=p.seed,
         threads=snakemake.threads,
         training=training_options(p, snakemake.config),

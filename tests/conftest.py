@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,10 @@ SRC = REPO / "src"
 # Tests import the package of this checkout, whatever is installed.
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
+
+#: Loaded by every Python process of a harnessed run (tests/jobhooks/sitecustomize.py):
+#: no network, and each job records the package modules it loaded.
+JOBHOOKS = Path(__file__).resolve().parent / "jobhooks"
 
 #: What a copy of the workflow needs (results/ and caches stay behind).
 WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "report", "envs", "profiles", "src")
@@ -51,6 +56,18 @@ def snakemake(
     return proc
 
 
+def harness_env(record: Path) -> dict:
+    """Environment of a Snakemake run whose processes have no network and whose jobs
+    record their loaded modules under ``record`` (see tests/jobhooks)."""
+    path = os.pathsep.join(p for p in (str(JOBHOOKS), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "CONVSTUDY_JOB_RECORD": str(record)}
+
+
+def job_records(record: Path) -> list[dict]:
+    """What each job of a harnessed run recorded (rule, wildcards, modules, network)."""
+    return [json.loads(p.read_text()) for p in sorted(record.glob("*.json"))]
+
+
 @pytest.fixture
 def workflow(tmp_path) -> Path:
     return copy_workflow(tmp_path / "workflow")
@@ -66,8 +83,25 @@ def demo_run(tmp_path_factory) -> Path:
     """The documented offline demo, run once per session in a private copy.
 
     Returns the workflow directory; outputs are under ``results/demo``. Tests that
-    only read outputs share it; tests that change things make their own copy.
+    only read outputs share it; tests that change things make their own copy. The
+    run is harnessed: no process may use the network, and what each job loaded is
+    recorded in ``demo_jobs``.
     """
-    workdir = copy_workflow(tmp_path_factory.mktemp("demo") / "workflow")
-    snakemake(workdir, "--cores", "2", "--configfile", "config/demo.yaml")
+    root = tmp_path_factory.mktemp("demo")
+    workdir = copy_workflow(root / "workflow")
+    env = harness_env(root / "jobs")
+    snakemake(workdir, "--cores", "2", "--configfile", "config/demo.yaml", env=env)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def demo_jobs(demo_run) -> list[dict]:
+    """Records of the demo's jobs (tests/jobhooks): rule, wildcards, modules, network."""
+    return job_records(demo_run.parent / "jobs")
+
+
+@pytest.fixture
+def done(demo_run, tmp_path) -> Path:
+    """A private copy of the finished demo: workflow, results and Snakemake's records,
+    with their modification times (which drive the mtime trigger)."""
+    return Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))

@@ -1,46 +1,132 @@
-"""Rules rerun when the package code behind them changes, and only then."""
+"""Code digests derived from the code: what a script reaches reruns it, nothing else does."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from conftest import REPO
 from convstudy import codeversion
+from convstudy.codeversion import script_digest, script_reach
+
+STEPS = '''
+from ..helpers import shared
+from . import consts
+
+LIMIT = 3
+
+
+def entry():
+    from ..lazy import work
+
+    return helper() + work() + LIMIT
+
+
+def helper():
+    return shared()
+
+
+def other():
+    from ..unrelated import nothing
+
+    return nothing()
+'''
 
 
 @pytest.fixture
-def package(tmp_path, monkeypatch):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a.py").write_text("def f():\n    return 1\n")
-    (tmp_path / "b.py").write_text("def g():\n    return 2\n\n\ndef h():\n    return 3\n")
-    monkeypatch.setattr(codeversion, "PACKAGE", tmp_path)
-    return tmp_path
+def package(tmp_path) -> Path:
+    """A package ``pkg`` with an entry module, lazy and transitive imports, and a script."""
+    pkg = tmp_path / "pkg"
+    (pkg / "steps").mkdir(parents=True)
+    files = {
+        "__init__.py": '"""The package."""\n',
+        "steps/__init__.py": "",
+        "steps/consts.py": "VALUE = 1\n",
+        "steps/run.py": STEPS,
+        "helpers.py": "from .deep import base\n\n\ndef shared():\n    return base()\n",
+        "deep.py": "def base():\n    return 1\n",
+        "lazy.py": "def work():\n    return 2\n",
+        "unrelated.py": "def nothing():\n    return 0\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    (tmp_path / "job.py").write_text("import os\nfrom pkg.steps.run import entry\n\nentry()\n")
+    return pkg
+
+
+def _digest(package: Path) -> str:
+    return script_digest(package.parent / "job.py", package)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_reach_follows_the_entry_function_and_every_import(package):
+    reach = script_reach(package.parent / "job.py", package)
+    assert reach.entries == {"pkg.steps.run": ["entry"]}
+    # Module-level and lazy imports, transitively, and the packages on the way;
+    # `unrelated` is imported only by a function the job never calls.
+    assert reach.modules == ["pkg", "pkg.deep", "pkg.helpers", "pkg.lazy", "pkg.steps", "pkg.steps.consts"]
 
 
 def test_comments_and_formatting_do_not_count(package):
-    before = codeversion.code_digest("sub", "b.py")
-    (package / "b.py").write_text("# a comment\ndef g():\n    return   2  # two\n\ndef h():\n    return 3\n")
-    assert codeversion.code_digest("sub", "b.py") == before
+    before = _digest(package)
+    _edit(package / "steps" / "run.py", "def helper():\n", "# a comment\ndef helper( ):  # why\n")
+    _edit(package / "deep.py", "return 1", "return   1  # one")
+    assert _digest(package) == before
 
 
-def test_code_changes_count(package):
-    before = codeversion.code_digest("sub")
-    (package / "sub" / "a.py").write_text("def f():\n    return 10\n")
-    assert codeversion.code_digest("sub") != before
+@pytest.mark.parametrize(
+    "path, old, new",
+    [
+        ("steps/run.py", "LIMIT = 3", "LIMIT = 4"),  # a constant of the entry module
+        ("steps/run.py", "+ LIMIT", "- LIMIT"),  # the entry function
+        ("steps/run.py", "return shared()", "return shared() + 1"),  # a helper it calls
+        ("lazy.py", "return 2", "return 3"),  # imported inside the entry function
+        ("deep.py", "return 1", "return 5"),  # imported by an imported module
+        ("steps/consts.py", "VALUE = 1", "VALUE = 2"),  # a relative `from . import`
+    ],
+)
+def test_code_the_job_reaches_counts(package, path, old, new):
+    before = _digest(package)
+    _edit(package / path, old, new)
+    assert _digest(package) != before
 
 
-def test_a_single_function(package):
-    g = codeversion.code_digest("b.py:g")
-    (package / "b.py").write_text("def g():\n    return 2\n\n\ndef h():\n    return 30\n")
-    assert codeversion.code_digest("b.py:g") == g
-    assert codeversion.code_digest("b.py:h") != codeversion.code_digest("b.py:g")
+def test_code_the_job_cannot_reach_does_not_count(package):
+    before = _digest(package)
+    _edit(package / "steps" / "run.py", "return nothing()", "return nothing() + 1")
+    _edit(package / "unrelated.py", "return 0", "return 7")
+    assert _digest(package) == before
 
 
-def test_unknown_code_is_an_error(package):
-    with pytest.raises(FileNotFoundError, match="no module 'nope.py'"):
-        codeversion.code_digest("nope.py")
-    with pytest.raises(LookupError, match="no 'missing'"):
-        codeversion.code_digest("b.py:missing")
+def test_an_entry_module_imported_elsewhere_counts_whole(package):
+    _edit(package / "lazy.py", "def work", "from .steps import run  # noqa\n\n\ndef work")
+    reach = script_reach(package.parent / "job.py", package)
+    assert reach.entries == {} and "pkg.steps.run" in reach.modules
+    before = _digest(package)
+    _edit(package / "steps" / "run.py", "return nothing()", "return nothing() + 1")
+    assert _digest(package) != before
 
 
-def test_real_package_specs_resolve():
-    assert len(codeversion.code_digest("models", "training.py", "experiments/cifar.py:train_variant")) == 16
+def test_an_unknown_entry_is_an_error(package):
+    (package.parent / "bad.py").write_text("from pkg.steps.run import missing\n")
+    with pytest.raises(LookupError, match="missing"):
+        script_digest(package.parent / "bad.py", package)
+
+
+def test_the_workflow_scripts_reach_the_package():
+    """Each script of the workflow reaches its entry function and what that imports."""
+    train = script_reach(REPO / "scripts" / "train_cifar.py")
+    assert train.entries == {"convstudy.experiments.cifar": ["train_variant"]}
+    assert {"convstudy.pipeline", "convstudy.training", "convstudy.models.cnn"} <= set(train.modules)
+    # The data preparation does not reach the training code: editing the input
+    # pipeline must not remake the data (and so retrain everything).
+    prepare = script_reach(REPO / "scripts" / "prepare_cifar.py")
+    assert "convstudy.pipeline" not in prepare.covered()
+    assert "convstudy.training" not in prepare.covered()
+    assert codeversion.PACKAGE == REPO / "src" / "convstudy"

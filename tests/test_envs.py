@@ -49,6 +49,7 @@ with SnakemakeApi(OutputSettings()) as api:
             "resources": sorted(rule.resources.keys()),
             "log": bool(rule.log),
             "benchmark": rule.benchmark is not None,
+            "code": rule.params.get("code") if hasattr(rule.params, "get") else None,
         }
         for rule in wf.rules
     }))

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, snakemake
+from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +25,6 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 VARIANTS = list(BASE["cifar"]["variants"])
 PER_VARIANT = ("train_cifar", "evaluate_cifar", "plot_cifar_curves")
-
-
-@pytest.fixture
-def done(demo_run, tmp_path) -> Path:
-    """A private copy of the finished demo: workflow, results and Snakemake's records,
-    with their modification times (which drive the mtime trigger)."""
-    return Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))
 
 
 def planned(workdir: Path, *args: str) -> set[tuple[str, str]]:
@@ -149,13 +143,71 @@ def test_deleted_model_plans_only_what_depends_on_it(done):
 
 
 def test_changed_package_code_plans_only_the_rules_behind_it(done):
-    """Rules carry a digest of the package code behind them (convstudy.codeversion)."""
+    """Rules carry a digest of the package code their scripts reach (convstudy.codeversion)."""
     plots = done / "src" / "convstudy" / "plots.py"
     source = plots.read_text()
     plots.write_text(source.replace("# noqa: E402", "# noqa: E402  (a comment changes nothing)"))
     assert planned(done) == set()
-    plots.write_text(source.replace('ax.grid(alpha=0.3)', 'ax.grid(alpha=0.25)'))
-    # plots.py draws the curves of both parts and the report's curve grids.
+    plots.write_text(source.replace("ax.grid(alpha=0.3)", "ax.grid(alpha=0.25)"))
+    # plots.py draws the curves of both parts; the report's figures import it too.
+    report_figures = {
+        (rule, f"part={part}")
+        for part in ("cifar", "birds")
+        for rule in ("report_accuracy", "report_curves", "report_confusion", "report_per_class")
+        if (rule, part) not in {("report_confusion", "birds"), ("report_per_class", "cifar")}
+    }
     assert planned(done) == variant_jobs(
-        VARIANTS, rules=("plot_cifar_curves",), report=REPORT_CURVES
-    ) | birds_plots() | {("report_curves", "part=birds")}
+        VARIANTS, rules=("plot_cifar_curves",), report=report_figures | {("report", "")} | REPORT_PDF
+    ) | birds_plots()
+
+
+def test_edit_of_a_shared_function_plans_every_job_that_uses_it(done):
+    """eval_dataset feeds validation and test data to every part's training and
+    evaluation: an edit of its body plans all of them (birds included, whose hand-kept
+    digests once missed it), and neither data preparation nor feature extraction."""
+    pipeline = done / "src" / "convstudy" / "pipeline.py"
+    source = pipeline.read_text()
+    old = "    ds = ds.prefetch(tf.data.AUTOTUNE)\n    return ds.with_options(options) if options is not None else ds\n\n\ndef featurewise"
+    assert source.count(old) == 1
+    pipeline.write_text(source.replace(old, old.replace("prefetch(tf.data.AUTOTUNE)", "prefetch(2)")))
+    # Everything but making and preparing the data and extracting the features.
+    data = {"synthetic_cifar", "synthetic_birds", "prepare_cifar", "prepare_birds", "extract_birds_features"}
+    every_job = planned(done, "--forceall")
+    assert data <= {rule for rule, _ in every_job}
+    assert planned(done) == {(rule, wc) for rule, wc in every_job if rule not in data}
+
+
+def _script(rule: dict) -> Path:
+    return (Path(rule["file"]).parent / rule["script"]).resolve()
+
+
+def test_every_rule_digests_the_code_its_script_reaches(rules):  # noqa: F811
+    """No rule names its code by hand: each `code` param is its own script's digest."""
+    from convstudy.codeversion import script_digest
+
+    for name, rule in rules.items():
+        if rule["script"] is None:
+            assert rule["norun"] or rule["code"] is None, name
+            continue
+        assert rule["code"] == script_digest(_script(rule)), f"rule {name}"
+
+
+def test_every_job_loaded_only_code_its_digest_covers(demo_jobs, rules):  # noqa: F811
+    """Each job of the demo recorded the package modules it loaded (tests/jobhooks);
+    a module outside its rule's digest would be code that changes without a rerun."""
+    from convstudy.codeversion import script_reach
+
+    ran = set()
+    for job in demo_jobs:
+        if job["rule"] is None:
+            continue
+        ran.add(job["rule"])
+        covered = script_reach(_script(rules[job["rule"]])).covered()
+        loaded = set(job["modules"])
+        assert loaded, job
+        assert loaded <= covered, (job["rule"], sorted(loaded - covered))
+    # Every kind of job but the downloads (tests/test_offline.py) ran in the demo.
+    kinds = {name for name, rule in rules.items() if rule["script"]} - {"download_archive"}
+    if not shutil.which("latexmk"):
+        kinds.discard("report_pdf")
+    assert ran == kinds

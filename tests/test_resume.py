@@ -9,7 +9,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,43 +26,73 @@ from convstudy.data.archives import ArchiveError, download
 #: batch normalisation, a warm-up + cosine schedule, momentum and weight decay.
 VARIANT = "resnet"
 RESULTS = "results/demo"
+REPLICATE = ""
 TARGET = f"{RESULTS}/cifar/{VARIANT}/metrics.json"
 #: The demo trains it for 2 epochs: killed after the first, resumed for the second.
 EPOCHS = 2
 
 
 def _history(workdir: Path) -> list[dict]:
-    with open(workdir / RESULTS / "cifar" / VARIANT / "history.csv") as fh:
+    with open(workdir / RESULTS / "cifar" / VARIANT / REPLICATE / "history.csv") as fh:
         return list(csv.DictReader(fh))
 
 
+def _start_in_own_session(workdir: Path, *args: str, env: dict) -> subprocess.Popen:
+    """Snakemake as the leader of its own process group, which the kill hook may kill
+    whole (never the test's own group)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 @pytest.mark.slow
-def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run):
+@pytest.mark.parametrize("killed", ["job", "workflow"])
+def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, killed):
     """Compared with the session's demo run, which trained straight through
-    with the same config and the same number of threads (--cores 2)."""
+    with the same config and the same number of threads (--cores 2).
+
+    ``job``: the training job dies (out of memory, scancel); Snakemake reports it.
+    ``workflow``: Snakemake dies with it (a crashed login node), leaving its lock:
+    the documented way back is ``snakemake --unlock``, then ``--rerun-incomplete``.
+    """
     # A copy of the finished demo without this variant's results: only its
     # training and evaluation run again, on the demo's prepared data.
     workdir = Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))
-    out = workdir / RESULTS / "cifar" / VARIANT
+    out = workdir / RESULTS / "cifar" / VARIANT / REPLICATE
     shutil.rmtree(out)
-    resume_dir = workdir / RESULTS / "resume" / "cifar" / VARIANT
+    resume_dir = workdir / RESULTS / "resume" / "cifar" / VARIANT / REPLICATE
     args = (TARGET, "--cores", "2", "--configfile", "config/demo.yaml")
 
-    # The job SIGKILLs itself right after epoch 1's checkpoint, as an OOM kill or
-    # scancel would; Snakemake reports the failed job.
-    killed = snakemake(
-        workdir, *args, env={"CONVSTUDY_KILL_AFTER_EPOCH": "1"}, check=False
-    )
-    assert killed.returncode != 0
-    assert "Error in rule train_cifar" in killed.stdout + killed.stderr
+    # The job SIGKILLs itself (and, for `workflow`, Snakemake) right after epoch 1's
+    # checkpoint, as an OOM kill or scancel would.
+    scope = "1" if killed == "job" else "1:workflow"
+    proc = _start_in_own_session(workdir, *args, env={"CONVSTUDY_KILL_AFTER_EPOCH": scope})
+    output, _ = proc.communicate(timeout=1200)
+    assert proc.returncode != 0, output[-3000:]
+    if killed == "job":
+        assert "Error in rule train_cifar" in output
+    else:
+        assert proc.returncode == -signal.SIGKILL, output[-3000:]
+        # Snakemake's lock outlives it: a plain rerun is refused until --unlock.
+        refused = snakemake(workdir, *args, "--rerun-incomplete", check=False)
+        assert refused.returncode != 0
+        assert "cannot be locked" in refused.stdout + refused.stderr
+        snakemake(workdir, "--unlock", "--configfile", "config/demo.yaml")
     assert not (out / "model.keras").exists() and not (out / "history.csv").exists()
     state = json.loads((resume_dir / "state.json").read_text())
     assert state["epoch"] == 1 and len(state["history"]) == 1
 
     # The rerun picks up after epoch 1 and trains only what is left.
     snakemake(workdir, *args, "--rerun-incomplete")
-    log = (workdir / RESULTS / "logs" / "cifar" / VARIANT / "train.log").read_text()
-    assert f"resuming after epoch 1 from {RESULTS}/resume/cifar/{VARIANT}" in log
+    log = (workdir / RESULTS / "logs" / "cifar" / VARIANT / REPLICATE / "train.log").read_text()
+    assert f"resuming after epoch 1 from {resume_dir.relative_to(workdir)}" in log
     assert f"epoch 1/{EPOCHS}" not in log and f"epoch {EPOCHS}/{EPOCHS}" in log
     assert not resume_dir.exists(), "a finished job leaves no resume state behind"
 
@@ -69,7 +103,7 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert a[key] == b[key], (a["epoch"], key, a[key], b[key])
     metrics = json.loads((out / "metrics.json").read_text())
-    expected = json.loads((demo_run / RESULTS / "cifar" / VARIANT / "metrics.json").read_text())
+    expected = json.loads((demo_run / RESULTS / "cifar" / VARIANT / REPLICATE / "metrics.json").read_text())
     assert metrics["epochs"] == EPOCHS
     assert metrics["test"] == expected["test"]
 

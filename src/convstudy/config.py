@@ -46,17 +46,77 @@ def _validator_with_defaults(schema: Mapping):
     return cls(schema)
 
 
+#: Classes of each dataset: ``num_classes`` may not ask for more.
+DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "cub200": 200, "cub200_2011": 200}
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _numeric_checksums(value, path=()) -> list[str]:
+    """Checksum settings that YAML read as numbers (an unquoted all-digit md5)."""
+    found = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            here = (*path, key)
+            if str(key).endswith(("md5", "sha256")) and isinstance(item, (int, float)) and not isinstance(item, bool):
+                found.append(_dotted(here))
+            else:
+                found.extend(_numeric_checksums(item, here))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.extend(_numeric_checksums(item, (*path, i)))
+    return found
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    """One line naming the dotted key and the problem."""
+    if err.validator == "additionalProperties":
+        known = ", ".join(sorted(err.schema.get("properties", {})))
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        where = _dotted(err.absolute_path)
+        prefix = f"{where}." if err.absolute_path else ""
+        keys = ", ".join(f"{prefix}{k}" for k in extra)
+        return f"{keys}: unknown setting" + (f" (known here: {known})" if known else "")
+    return f"{_dotted(err.absolute_path)}: {err.message}"
+
+
 def validate_config(config: dict, schema: Mapping | None = None) -> dict:
-    """Validate in place (filling defaults); raise ConfigError naming the first problem."""
+    """Validate in place (filling defaults); raise ConfigError naming the problem.
+
+    One short line names the dotted key and what is wrong with it, where a
+    schema validator would print the whole schema first.
+    """
     schema = schema if schema is not None else load_schema()
-    errors = sorted(
-        _validator_with_defaults(schema).iter_errors(config), key=lambda e: list(e.path)
-    )
-    if errors:
-        err = errors[0]
-        path = ".".join(str(p) for p in err.path) or "<top level>"
-        raise ConfigError(f"config {path}: {err.message}")
+    numeric = _numeric_checksums(config)
+    if numeric:
+        raise ConfigError(
+            f"{numeric[0]}: the checksum is a number: YAML reads an unquoted all-digit "
+            "checksum as a number (and drops leading zeros); quote it, e.g. md5: \"0123...\""
+        )
+    error = jsonschema.exceptions.best_match(_validator_with_defaults(schema).iter_errors(config))
+    if error is not None:
+        raise ConfigError(_schema_message(error))
+    check_class_counts(config)
     return config
+
+
+def check_class_counts(config: Mapping) -> None:
+    """``num_classes`` must not exceed what the chosen dataset (or synthetic stand-in) has:
+    caught here, not after a download in the data preparation."""
+    for part in ("cifar", "birds"):
+        section = config.get(part) or {}
+        wanted = section.get("num_classes")
+        if not section.get("enabled", True) or wanted is None:
+            continue
+        dataset = section.get("dataset")
+        have, what = DATASET_CLASSES.get(dataset), dataset
+        if part == "birds" and section.get("source") == "synthetic":
+            have = (section.get("synthetic") or {}).get("num_classes", have)
+            what = f"the synthetic {dataset} (birds.synthetic.num_classes)"
+        if have is not None and wanted > have:
+            raise ConfigError(f"{part}.num_classes: {wanted} classes asked for, but {what} has {have}")
 
 
 def load_config(

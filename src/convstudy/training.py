@@ -27,7 +27,9 @@ from .io import atomic_path, read_json, write_history, write_json
 log = logging.getLogger(__name__)
 
 #: Test hook: kill the job (SIGKILL, as an out-of-memory kill or scancel would)
-#: right after this epoch's checkpoint is written.
+#: right after this epoch's checkpoint is written: ``N`` kills the job, ``N:workflow``
+#: its whole process group, Snakemake included (a crashed login node), which
+#: leaves Snakemake's lock behind. Only for a Snakemake started in a session of its own.
 KILL_AFTER_EPOCH_ENV = "CONVSTUDY_KILL_AFTER_EPOCH"
 
 
@@ -190,7 +192,8 @@ def fit_epochs(
     """
     checkpointer = checkpointer or Checkpointer(None, "")
     start, history = checkpointer.load(model)
-    kill_after = int(os.environ.get(KILL_AFTER_EPOCH_ENV, "0") or 0)
+    kill_epoch, _, kill_scope = os.environ.get(KILL_AFTER_EPOCH_ENV, "").partition(":")
+    kill_after = int(kill_epoch or 0)
     for epoch in range(start, epochs):
         reseed_layers(model, seed, epoch)
         lr = current_learning_rate(model)
@@ -229,6 +232,8 @@ def fit_epochs(
         if kill_after and epoch + 1 == kill_after:
             log.warning("%s=%d: killing this job now", KILL_AFTER_EPOCH_ENV, kill_after)
             logging.shutdown()
+            if kill_scope == "workflow":
+                os.killpg(os.getpgid(0), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
     return history
 

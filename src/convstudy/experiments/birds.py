@@ -111,6 +111,35 @@ def birds_archives(config: Mapping) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: The catalogue entry (``datasets``) of the weights behind ``birds.weights: imagenet``.
+IMAGENET_WEIGHTS = "resnet50_imagenet"
+
+
+def birds_weights(config: Mapping) -> dict[str, Any]:
+    """Where the ResNet50 weights come from: ``{"kind", "path"}``.
+
+    ``imagenet``: the catalogue's file, downloaded by the workflow into
+    ``downloads/`` (``path`` is its file name there); a path: the user's file,
+    checked now; ``none``: random weights (``path`` None).
+    """
+    from ..models.weights import WeightsError, check_resnet50_weights
+
+    weights = config["birds"]["weights"]
+    if weights in (None, "none"):
+        return {"kind": "none", "path": None}
+    if weights == "imagenet":
+        if IMAGENET_WEIGHTS not in config["datasets"]:
+            raise ConfigError(
+                f"datasets.{IMAGENET_WEIGHTS}: missing catalogue entry for birds.weights: imagenet"
+            )
+        return {"kind": "imagenet", "path": config["datasets"][IMAGENET_WEIGHTS]["filename"]}
+    try:
+        check_resnet50_weights(weights, "birds.weights")
+    except WeightsError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"kind": "file", "path": weights}
+
+
 # --------------------------------------------------------------------------- prepare
 
 

@@ -18,6 +18,7 @@ import keras
 from keras import layers
 
 from .heads import CAFFE_MEAN_BGR, STAGES
+from .weights import check_resnet50_weights
 
 
 @keras.saving.register_keras_serializable(package="convstudy")
@@ -33,19 +34,24 @@ class CaffePreprocess(layers.Layer):
         return x - keras.ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
 
 
-def resolve_weights(weights: str | None) -> str | None:
-    """Config ``weights`` -> ``keras.applications`` argument: imagenet, a file, or None."""
+def resolve_weights(weights: str | Path | None) -> str | None:
+    """A weights file, checked, or None for random weights.
+
+    Never ``"imagenet"``: Keras would download the file from inside the job, and
+    compute nodes often have no internet. The workflow fetches it as a download
+    rule and hands the job the file.
+    """
     if weights in (None, "none"):
         return None
     if weights == "imagenet":
-        return "imagenet"
-    path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"ResNet50 weights file {weights} does not exist")
-    return str(path)
+        raise ValueError(
+            "weights 'imagenet' must be a file here: the workflow downloads it "
+            "(rule download_archive) and passes the path, so that no job needs the network"
+        )
+    return str(check_resnet50_weights(weights))
 
 
-def build_backbone(weights: str | None, image_shape: Sequence[int]) -> keras.Model:
+def build_backbone(weights: str | Path | None, image_shape: Sequence[int]) -> keras.Model:
     """ResNet50 without its top, frozen, batch normalization in inference mode."""
     backbone = keras.applications.ResNet50(
         include_top=False,
