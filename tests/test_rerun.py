@@ -192,9 +192,10 @@ def test_every_rule_digests_the_code_its_script_reaches(rules):  # noqa: F811
         assert rule["code"] == script_digest(_script(rule)), f"rule {name}"
 
 
-def test_every_job_loaded_only_code_its_digest_covers(demo_jobs, rules):  # noqa: F811
+def test_every_job_loaded_only_code_its_digest_covers(demo_run, demo_jobs, rules):  # noqa: F811
     """Each job of the demo recorded the package modules it loaded (tests/jobhooks);
-    a module outside its rule's digest would be code that changes without a rerun."""
+    a module outside its rule's digest would be code that changes without a rerun.
+    And each loaded the workflow's own package (not an installed copy elsewhere)."""
     from convstudy.codeversion import script_reach
 
     ran = set()
@@ -205,6 +206,8 @@ def test_every_job_loaded_only_code_its_digest_covers(demo_jobs, rules):  # noqa
         covered = script_reach(_script(rules[job["rule"]])).covered()
         loaded = set(job["modules"])
         assert loaded, job
+        # The workflow's own package, not an installed copy of it.
+        assert Path(job["package"]) == demo_run / "src" / "convstudy" / "__init__.py", job
         assert loaded <= covered, (job["rule"], sorted(loaded - covered))
     # Every kind of job but the downloads (tests/test_offline.py) ran in the demo.
     kinds = {name for name, rule in rules.items() if rule["script"]} - {"download_archive"}

@@ -6,7 +6,8 @@ Tests put this directory on PYTHONPATH and name a directory in
 - the network is closed: a connection to anything but this machine, or a name
   lookup, raises and is recorded (no job may download anything);
 - a job (a process running a rule's script) writes, when it ends, which of the
-  workflow's package modules it loaded: ``<record>/<rule>-<pid>.json``.
+  workflow's package modules it loaded, and from where:
+  ``<record>/<rule>-<pid>.json``.
 """
 
 import atexit
@@ -65,6 +66,7 @@ def _record() -> None:
                 json.dump({"rule": None, "network": _attempts}, fh)
         return
     modules = sorted(m for m in sys.modules if m == "convstudy" or m.startswith("convstudy."))
+    package = getattr(sys.modules.get("convstudy"), "__file__", None)
     path = os.path.join(RECORD, f"{job.rule}-{os.getpid()}.json")
     with open(path, "w") as fh:
         json.dump(
@@ -72,6 +74,7 @@ def _record() -> None:
                 "rule": job.rule,
                 "wildcards": dict(job.wildcards.items()),
                 "modules": modules,
+                "package": package,
                 "network": _attempts,
             },
             fh,
