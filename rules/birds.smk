@@ -104,19 +104,19 @@ rule train_birds_head:
     input:
         features=birds_head_features,
     output:
-        model=f"{BIRDS}/{{birds_head}}/model.keras",
-        history=f"{BIRDS}/{{birds_head}}/history.csv",
+        model=f"{BIRDS}/{{birds_head}}/rep{{rep}}/model.keras",
+        history=f"{BIRDS}/{{birds_head}}/rep{{rep}}/history.csv",
     params:
         code=script_code("train_birds_head.py"),
         settings=birds_settings,
-        seed=config["seed"],
+        seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
-        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_head}",
+        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_head}/rep{wc.rep}",
     log:
-        f"{LOGS}/birds/{{birds_head}}/train.log",
+        f"{LOGS}/birds/{{birds_head}}/rep{{rep}}/train.log",
     benchmark:
-        f"{BENCHMARKS}/birds/{{birds_head}}/train.tsv"
+        f"{BENCHMARKS}/birds/{{birds_head}}/rep{{rep}}/train.tsv"
     threads: 2
     resources:
         mem_mb=tf_mem_mb(6000),
@@ -134,22 +134,22 @@ rule finetune_birds:
     input:
         **birds_weights_input(),
         arrays=rules.prepare_birds.output.arrays,
-        head=lambda wc: f"{BIRDS}/{BIRDS_EXPERIMENTS[wc.birds_finetune]['settings']['head']}/model.keras",
+        head=birds_finetune_head,
     output:
-        model=f"{BIRDS}/{{birds_finetune}}/model.keras",
-        history=f"{BIRDS}/{{birds_finetune}}/history.csv",
+        model=f"{BIRDS}/{{birds_finetune}}/rep{{rep}}/model.keras",
+        history=f"{BIRDS}/{{birds_finetune}}/rep{{rep}}/history.csv",
     params:
         code=script_code("finetune_birds.py"),
         settings=birds_settings,
         weights=BIRDS_WEIGHTS["kind"],
-        seed=config["seed"],
+        seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
-        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_finetune}",
+        resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_finetune}/rep{wc.rep}",
     log:
-        f"{LOGS}/birds/{{birds_finetune}}/train.log",
+        f"{LOGS}/birds/{{birds_finetune}}/rep{{rep}}/train.log",
     benchmark:
-        f"{BENCHMARKS}/birds/{{birds_finetune}}/train.tsv"
+        f"{BENCHMARKS}/birds/{{birds_finetune}}/rep{{rep}}/train.tsv"
     threads: 4
     resources:
         mem_mb=lambda wc, attempt: (12000 + birds_image_mb()) * attempt,
@@ -166,20 +166,20 @@ rule finetune_birds:
 rule evaluate_birds:
     """Test metrics of a head or a fine-tuned model: accuracy, top-5, per class, confusion."""
     input:
-        model=f"{BIRDS}/{{birds_experiment}}/model.keras",
-        history=f"{BIRDS}/{{birds_experiment}}/history.csv",
+        model=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/model.keras",
+        history=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/history.csv",
         data=birds_eval_data,
     output:
-        metrics=f"{BIRDS}/{{birds_experiment}}/metrics.json",
+        metrics=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/metrics.json",
     params:
         code=script_code("evaluate_birds.py"),
         settings=birds_settings,
         kind=lambda wc: BIRDS_EXPERIMENTS[wc.birds_experiment]["kind"],
-        seed=config["seed"],
+        seed=replicate_seed,
     log:
-        f"{LOGS}/birds/{{birds_experiment}}/evaluate.log",
+        f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.log",
     benchmark:
-        f"{BENCHMARKS}/birds/{{birds_experiment}}/evaluate.tsv"
+        f"{BENCHMARKS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: (6000 + birds_image_mb()) * attempt,
@@ -193,22 +193,29 @@ rule evaluate_birds:
 rule plot_birds_curves:
     """Learning curves of one experiment: loss and accuracy, training vs validation."""
     input:
-        history=f"{BIRDS}/{{birds_experiment}}/history.csv",
+        history=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/history.csv",
     output:
         report(
-            f"{BIRDS}/{{birds_experiment}}/curves.png",
+            f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/curves.png",
             caption="../report/birds_curves.rst",
             category="Birds",
             subcategory="Learning curves",
-            labels={"experiment": "{birds_experiment}", "figure": "learning curves"},
+            labels={
+                "experiment": "{birds_experiment}",
+                "replicate": "{rep}",
+                "figure": "learning curves",
+            },
         ),
     params:
         code=script_code("plot_curves.py"),
-        title=lambda wc: f"Birds ({BIRDS_EXPERIMENTS[wc.birds_experiment]['kind']}): {wc.birds_experiment}",
+        title=lambda wc: (
+            f"Birds ({BIRDS_EXPERIMENTS[wc.birds_experiment]['kind']}): "
+            f"{wc.birds_experiment}, replicate {wc.rep} (seed {replicate_seed(wc)})"
+        ),
     log:
-        f"{LOGS}/birds/{{birds_experiment}}/curves.log",
+        f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/curves.log",
     benchmark:
-        f"{BENCHMARKS}/birds/{{birds_experiment}}/curves.tsv"
+        f"{BENCHMARKS}/birds/{{birds_experiment}}/rep{{rep}}/curves.tsv"
     threads: 1
     resources:
         mem_mb=1000,

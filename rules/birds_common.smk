@@ -40,9 +40,10 @@ def birds_targets():
     if not BIRDS_ENABLED:
         return []
     return expand(
-        f"{BIRDS}/{{experiment}}/{{file}}",
+        f"{BIRDS}/{{experiment}}/rep{{rep}}/{{file}}",
         experiment=BIRDS_EXPERIMENTS,
-        file=["metrics.json", "curves.png"],
+        rep=REPLICATES,
+        file=["model.keras", "history.csv", "metrics.json", "curves.png"],
     )
 
 
@@ -51,6 +52,12 @@ def birds_settings(wildcards):
         wildcards, "birds_finetune", None
     )
     return BIRDS_EXPERIMENTS[name or wildcards.birds_experiment]["settings"]
+
+
+def birds_finetune_head(wildcards):
+    """Replicate k of a fine-tuning variant starts from replicate k of its head."""
+    head = BIRDS_EXPERIMENTS[wildcards.birds_finetune]["settings"]["head"]
+    return f"{BIRDS}/{head}/rep{wildcards.rep}/model.keras"
 
 
 def birds_head_features(wildcards):

@@ -88,19 +88,19 @@ rule train_cifar:
     input:
         arrays=rules.prepare_cifar.output.arrays,
     output:
-        model=f"{RESULTS}/cifar/{{variant}}/model.keras",
-        history=f"{RESULTS}/cifar/{{variant}}/history.csv",
+        model=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/model.keras",
+        history=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/history.csv",
     params:
         code=script_code("train_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
-        seed=config["seed"],
+        seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
-        resume_dir=lambda wc: f"{RESUME}/cifar/{wc.variant}",
+        resume_dir=lambda wc: f"{RESUME}/cifar/{wc.variant}/rep{wc.rep}",
     log:
-        f"{LOGS}/cifar/{{variant}}/train.log",
+        f"{LOGS}/cifar/{{variant}}/rep{{rep}}/train.log",
     benchmark:
-        f"{BENCHMARKS}/cifar/{{variant}}/train.tsv"
+        f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/train.tsv"
     threads: 4
     resources:
         mem_mb=tf_mem_mb(6000),
@@ -118,15 +118,15 @@ rule evaluate_cifar:
         history=rules.train_cifar.output.history,
         arrays=rules.prepare_cifar.output.arrays,
     output:
-        metrics=f"{RESULTS}/cifar/{{variant}}/metrics.json",
+        metrics=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/metrics.json",
     params:
         code=script_code("evaluate_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
-        seed=config["seed"],
+        seed=replicate_seed,
     log:
-        f"{LOGS}/cifar/{{variant}}/evaluate.log",
+        f"{LOGS}/cifar/{{variant}}/rep{{rep}}/evaluate.log",
     benchmark:
-        f"{BENCHMARKS}/cifar/{{variant}}/evaluate.tsv"
+        f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/evaluate.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -143,19 +143,23 @@ rule plot_cifar_curves:
         history=rules.train_cifar.output.history,
     output:
         report(
-            f"{RESULTS}/cifar/{{variant}}/curves.png",
+            f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/curves.png",
             caption="../report/cifar_curves.rst",
             category="CIFAR",
             subcategory="Learning curves",
-            labels={"variant": "{variant}", "figure": "learning curves"},
+            labels={
+                "variant": "{variant}",
+                "replicate": "{rep}",
+                "figure": "learning curves",
+            },
         ),
     params:
         code=script_code("plot_curves.py"),
-        title=lambda wc: f"CIFAR: {wc.variant}",
+        title=lambda wc: f"CIFAR: {wc.variant}, replicate {wc.rep} (seed {replicate_seed(wc)})",
     log:
-        f"{LOGS}/cifar/{{variant}}/curves.log",
+        f"{LOGS}/cifar/{{variant}}/rep{{rep}}/curves.log",
     benchmark:
-        f"{BENCHMARKS}/cifar/{{variant}}/curves.tsv"
+        f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/curves.tsv"
     threads: 1
     resources:
         mem_mb=1000,

@@ -3,10 +3,12 @@ import sys
 from pathlib import Path
 
 # The rules' logic lives in the convstudy package (src/), importable here without
-# installation; jobs import it the same way through scripts/_src_path.py.
+# installation (ahead of any installed copy); jobs import it the same way through
+# scripts/_src_path.py.
 SRC = str(Path(workflow.basedir) / "src")
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
+while SRC in sys.path:
+    sys.path.remove(SRC)
+sys.path.insert(0, SRC)
 
 from convstudy.codeversion import script_digest
 from convstudy.config import (
@@ -58,10 +60,19 @@ RESUME = f"{RESULTS}/resume"
 
 DOWNLOAD_FILES = {entry["filename"]: entry for entry in config["datasets"].values()}
 
+# Replicate k of every training runs with seed `seed + k`; its outputs go to rep<k>/.
+REPLICATES = list(range(config["replicates"]))
+
 
 wildcard_constraints:
     variant="|".join(map(re.escape, CIFAR_VARIANTS)) or "no-variant",
     filename="|".join(map(re.escape, DOWNLOAD_FILES)),
+    rep=r"\d+",
+
+
+def replicate_seed(wildcards):
+    """The training seed of replicate `rep` (the data split always uses `seed`)."""
+    return config["seed"] + int(wildcards.rep)
 
 
 # Input functions of the CIFAR rules (rules/cifar.smk); kept here because
@@ -78,12 +89,23 @@ def cifar_targets():
     if not config["cifar"]["enabled"]:
         return []
     return expand(
-        f"{RESULTS}/cifar/{{variant}}/{{file}}",
+        f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/{{file}}",
         variant=CIFAR_VARIANTS,
+        rep=REPLICATES,
         # The whole output contract, so that a deleted model or history is remade
         # (an intermediate file that nothing requests would not be).
         file=["model.keras", "history.csv", "metrics.json", "curves.png"],
     )
+
+
+def part_files(part, name):
+    """A file of every experiment and replicate of a part: experiment by experiment,
+    replicate 0 first (the report's scripts rely on this order)."""
+    return [
+        f"{RESULTS}/{part}/{experiment}/rep{rep}/{name}"
+        for experiment in EXPERIMENTS[part]
+        for rep in REPLICATES
+    ]
 
 
 def script_code(name):

@@ -2,14 +2,14 @@
 # run (EXPERIMENTS, rules/common.smk). Figures are rules of their own, so that a change
 # to the templates renders the text again and redraws nothing.
 
-from convstudy.report import (
+from convstudy.report.parts import (
     check_references,
     figure_file,
     part_info,
-    pdf_wanted,
     report_parts,
     run_parts,
 )
+from convstudy.report.pdf import pdf_wanted
 
 
 # The PDF is built where the workflow was started: that is where latexmk was looked
@@ -28,9 +28,7 @@ except ValueError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
 
 REPORT_METRICS = [
-    f"{RESULTS}/{part}/{name}/metrics.json"
-    for part in REPORTED
-    for name in EXPERIMENTS[part]
+    path for part in REPORTED for path in part_files(part, "metrics.json")
 ]
 # Every figure of every part that was run: {"png": [...], "pdf": [...]}.
 REPORT_FIGURES = {
@@ -45,6 +43,8 @@ REPORT_TARGETS = [
     f"{REPORT}/report.md",
     f"{REPORT}/report.tex",
     f"{REPORT}/summary.csv",
+    f"{REPORT}/aggregates.csv",
+    f"{REPORT}/steps.csv",
 ]
 if pdf_wanted(config["report"]["pdf"], config["report"]["latexmk"]):
     REPORT_TARGETS.append(f"{REPORT}/report.pdf")
@@ -53,9 +53,7 @@ if pdf_wanted(config["report"]["pdf"], config["report"]["latexmk"]):
 rule report_accuracy:
     """Test accuracy of every experiment of a part, with the study's reference points."""
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
-        ),
+        metrics=lambda wc: part_files(wc.part, "metrics.json"),
     output:
         png=report(
             f"{REPORT}/figures/{{part}}_accuracy.png",
@@ -92,9 +90,7 @@ rule report_accuracy:
 rule report_curves:
     """Learning curves of every experiment of a part in one grid."""
     input:
-        histories=lambda wc: expand(
-            f"{RESULTS}/{wc.part}/{{name}}/history.csv", name=EXPERIMENTS[wc.part]
-        ),
+        histories=lambda wc: part_files(wc.part, "history.csv"),
     output:
         png=report(
             f"{REPORT}/figures/{{part}}_curves.png",
@@ -110,6 +106,7 @@ rule report_curves:
     params:
         code=script_code("report_curves_figure.py"),
         names=lambda wc: list(EXPERIMENTS[wc.part]),
+        replicates=len(REPLICATES),
         title=lambda wc: f"{part_info(wc.part).label}: learning curves",
     log:
         f"{LOGS}/report/{{part}}_curves.log",
@@ -130,9 +127,7 @@ rule report_curves:
 rule report_confusion:
     """Confusion matrix of a part's best experiment (by validation accuracy)."""
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
-        ),
+        metrics=lambda wc: part_files(wc.part, "metrics.json"),
     output:
         png=report(
             f"{REPORT}/figures/{{part}}_confusion.png",
@@ -167,9 +162,7 @@ rule report_confusion:
 rule report_per_class:
     """Per-class test accuracy of a part's best experiment: the best and worst classes."""
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{wc.part}/{{name}}/metrics.json", name=EXPERIMENTS[wc.part]
-        ),
+        metrics=lambda wc: part_files(wc.part, "metrics.json"),
     output:
         png=report(
             f"{REPORT}/figures/{{part}}_per_class.png",
@@ -185,7 +178,6 @@ rule report_per_class:
     params:
         code=script_code("report_per_class_figure.py"),
         title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
-        shown=10,
     log:
         f"{LOGS}/report/{{part}}_per_class.log",
     benchmark:
@@ -216,13 +208,26 @@ rule report:
             f"{REPORT}/summary.csv",
             caption="../report/report_summary.rst",
             category="Summary",
-            labels={"table": "every experiment"},
+            labels={"table": "every experiment and replicate"},
+        ),
+        aggregates=report(
+            f"{REPORT}/aggregates.csv",
+            caption="../report/report_aggregates.rst",
+            category="Summary",
+            labels={"table": "every experiment over its replicates"},
+        ),
+        steps=report(
+            f"{REPORT}/steps.csv",
+            caption="../report/report_steps.rst",
+            category="Summary",
+            labels={"table": "every step against its base"},
         ),
     params:
         code=script_code("report_render.py"),
         parts=REPORT_PARTS,
         references={p: config["report"]["references"].get(p, []) for p in REPORTED},
         seed=config["seed"],
+        replicates=len(REPLICATES),
     log:
         f"{LOGS}/report/report.log",
     benchmark:

@@ -15,6 +15,7 @@ with logged(snakemake.log[0]):
         settings=p.settings,
         threads=snakemake.threads,
         seed=p.seed,
+        replicate=int(snakemake.wildcards.rep),
         metrics_out=snakemake.output.metrics,
         batch_size=snakemake.config["birds"]["inference_batch_size"],
     )

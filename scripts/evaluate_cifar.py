@@ -13,5 +13,6 @@ with logged(snakemake.log[0]):
         settings=snakemake.params.settings,
         threads=snakemake.threads,
         seed=snakemake.params.seed,
+        replicate=int(snakemake.wildcards.rep),
         metrics_out=snakemake.output.metrics,
     )

@@ -1,7 +1,7 @@
 """Rules plot_*_curves: learning curves (loss, accuracy; training vs validation)."""
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
-from convstudy.plots import learning_curve_figure
+from convstudy.figures import learning_curve_figure
 from convstudy.runtime import logged
 from convstudy.io import read_history
 

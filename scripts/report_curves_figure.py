@@ -6,11 +6,12 @@ from convstudy.io import read_history
 from convstudy.runtime import logged
 
 with logged(snakemake.log[0]):
+    p = snakemake.params
+    # Inputs are experiment by experiment, replicate 0 first (rules/report.smk).
+    histories = [read_history(path) for path in snakemake.input.histories]
+    n = p.replicates
     curves_grid(
-        [
-            (name, read_history(path))
-            for name, path in zip(snakemake.params.names, snakemake.input.histories, strict=True)
-        ],
-        snakemake.params.title,
+        [(name, histories[i * n : (i + 1) * n]) for i, name in enumerate(p.names)],
+        p.title,
         [snakemake.output.png, snakemake.output.pdf],
     )

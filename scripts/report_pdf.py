@@ -1,7 +1,7 @@
 """Rule report_pdf: report.pdf from report.tex with latexmk."""
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
-from convstudy.report import build_pdf
+from convstudy.report.pdf import build_pdf
 from convstudy.runtime import logged
 
 with logged(snakemake.log[0]):

@@ -2,15 +2,15 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import per_class_figure
-from convstudy.report import best_experiment, load_metrics
+from convstudy.report.results import best_experiment, by_experiment, load_metrics, mean_per_class
 from convstudy.runtime import logged
 
 with logged(snakemake.log[0]) as log:
-    best = best_experiment(load_metrics(snakemake.input.metrics))
-    log.info("best by final validation accuracy: %s", best["experiment"])
+    runs = by_experiment(load_metrics(snakemake.input.metrics))
+    best = best_experiment(runs)
+    log.info("best by mean final validation accuracy: %s", best)
     per_class_figure(
-        best["test"]["per_class_accuracy"],
-        f"{snakemake.params.title}: {best['experiment']}",
+        mean_per_class(runs[best]),
+        f"{snakemake.params.title}: {best}",
         [snakemake.output.png, snakemake.output.pdf],
-        n=snakemake.params.shown,
     )

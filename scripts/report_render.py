@@ -1,20 +1,25 @@
-"""Rule report: summary.csv, report.md and report.tex from the metrics files."""
+"""Rule report: summary tables (CSV), report.md and report.tex from the metrics files."""
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
-from convstudy.report import pdf_instructions, pdf_wanted, render_report
+from convstudy.report.pdf import pdf_instructions, pdf_wanted
+from convstudy.report.render import render_report
 from convstudy.runtime import logged
 
 with logged(snakemake.log[0]) as log:
+    p = snakemake.params
     render_report(
         snakemake.input.metrics,
-        parts=snakemake.params.parts,
-        references=snakemake.params.references,
-        seed=snakemake.params.seed,
+        parts=p.parts,
+        references=p.references,
+        seed=p.seed,
+        replicates=p.replicates,
         md_template=snakemake.input.md_template,
         tex_template=snakemake.input.tex_template,
         md_out=snakemake.output.md,
         tex_out=snakemake.output.tex,
         summary_out=snakemake.output.summary,
+        aggregates_out=snakemake.output.aggregates,
+        steps_out=snakemake.output.steps,
     )
     settings = snakemake.config["report"]
     # Only a message: whether latexmk exists must not make the report rerun.

@@ -1,4 +1,5 @@
-"""The birds part through Snakemake: synthetic archives, random weights, 64x64 images."""
+"""The birds part through Snakemake: synthetic archives, random weights, 64x64 images
+(the session's demo run, which runs both parts)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,8 @@ def planned_jobs(proc) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def birds_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("birds") / "workflow")
-    snakemake(workdir, "--cores", "2", *birds_configs(workdir))
-    return workdir
+def birds_run(demo_run):
+    return demo_run
 
 
 def demo_experiments(workdir):
@@ -73,9 +72,11 @@ def test_every_birds_output(birds_run):
     # The demo has a convolutional head, so the spatial maps (2x2 at 64 pixels) are cached.
     spatial = load_arrays(results / "features" / "spatial.npz")
     assert spatial["x_val"].shape == (len(data["y_val"]), 2, 2, 2048)
-    for name in heads + finetunes:
+    replicates = yaml.safe_load((birds_run / "config" / "demo.yaml").read_text())["replicates"]
+    runs = [(name, f"rep{k}") for name in heads + finetunes for k in range(replicates)]
+    for name, rep in runs:
         kind = "head" if name in heads else "finetune"
-        folder = results / name
+        folder = results / name / rep
         for file in ("model.keras", "history.csv", "curves.png", "metrics.json"):
             assert (folder / file).stat().st_size > 0, f"{name}/{file}"
         history = read_history(folder / "history.csv")
@@ -83,38 +84,49 @@ def test_every_birds_output(birds_run):
         metrics = json.loads((folder / "metrics.json").read_text())
         assert METRIC_FIELDS <= set(metrics), name
         assert metrics["part"] == "birds" and metrics["experiment"] == name
-        assert metrics["kind"] == kind
+        assert metrics["kind"] == kind and rep == f"rep{metrics['replicate']}"
         assert TEST_FIELDS <= set(metrics["test"])
         assert metrics["test"]["examples"] == len(data["y_test"])
         assert set(metrics["test"]["per_class_accuracy"]) == set(data["class_names"])
         assert metrics["epochs"] == len(history)
         assert (folder / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        logs = birds_run / "results" / "demo" / "logs" / "birds" / name
+        logs = birds_run / "results" / "demo" / "logs" / "birds" / name / rep
         assert (logs / "evaluate.log").exists() and (logs / "train.log").exists()
-        bench = birds_run / "results" / "demo" / "benchmarks" / "birds" / name
+        bench = birds_run / "results" / "demo" / "benchmarks" / "birds" / name / rep
         assert (bench / "train.tsv").exists()
-    for name in finetunes:
-        metrics = json.loads((results / name / "metrics.json").read_text())
+    for name, rep in runs:
+        if name not in finetunes:
+            continue
+        metrics = json.loads((results / name / rep / "metrics.json").read_text())
         assert metrics["head"] in heads
+        # Replicate k of a fine-tuning run starts from replicate k of its head.
+        log = (birds_run / "results" / "demo" / "logs" / "birds" / name / rep / "train.log").read_text()
+        assert f"head results/demo/birds/{metrics['head']}/{rep}/model.keras on ResNet50" in log
         # The backbone and the head together; only part of it was trained.
         assert 0 < metrics["trainable_parameters"] < metrics["parameters"]
     assert (birds_run / "results" / "demo" / "logs" / "birds" / "features.log").exists()
 
 
 def test_nothing_to_do_after_a_run(birds_run):
-    proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run))
+    proc = snakemake(birds_run, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def demo_configs(workdir, **extra):
+    """Config-file arguments: the demo plus ``extra`` (a YAML mapping)."""
+    (workdir / "extra.yaml").write_text(yaml.safe_dump(extra))
+    return ["--configfile", "config/demo.yaml", "extra.yaml"]
+
+
 #: What the report redoes when a birds experiment's results change (the PDF only
-#: where latexmk is installed).
+#: where latexmk is installed); one job per replicate for the rest.
 REPORT_JOBS = {
     "report_accuracy": 1, "report_curves": 1, "report_per_class": 1, "report": 1,
     **({"report_pdf": 1} if shutil.which("latexmk") else {}),
 }
 
 
-def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
+def test_changing_one_head_reruns_only_it_and_its_consumers(done):
     experiments = birds_experiments(load_config(), load_schema())
     heads = {n: e for n, e in experiments.items() if e["kind"] == "head"}
     finetunes = {n: e for n, e in experiments.items() if e["kind"] == "finetune"}
@@ -123,22 +135,23 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(birds_run):
     # A head that nothing builds on: its change reruns it alone.
     lone = next(h for h in heads if h not in used and h not in bases)
     extra = {"birds": {"heads": {lone: {"architecture": {"dropout": 0.25}}}}}
-    proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
+    proc = snakemake(done, "-n", "--cores", "2", *demo_configs(done, **extra))
+    r = yaml.safe_load((done / "config" / "demo.yaml").read_text())["replicates"]
     assert planned_jobs(proc) == {
-        "train_birds_head": 1, "evaluate_birds": 1, "plot_birds_curves": 1, "all": 1,
+        "train_birds_head": r, "evaluate_birds": r, "plot_birds_curves": r, "all": 1,
         **REPORT_JOBS,
     }
-    assert f"results/demo/birds/{lone}/model.keras" in proc.stdout
+    assert f"results/demo/birds/{lone}/rep0/model.keras" in proc.stdout
     # The head a fine-tuning starts from: it reruns, and so do the fine-tuning runs
     # built on it (every demo head sets its own epochs: no other head changes).
     head = sorted(used)[0]
     consumers = [n for n, e in finetunes.items() if e["settings"]["head"] == head]
     extra = {"birds": {"heads": {head: {"epochs": 3}}}}
-    proc = snakemake(birds_run, "-n", "--cores", "2", *birds_configs(birds_run, **extra))
+    proc = snakemake(done, "-n", "--cores", "2", *demo_configs(done, **extra))
     n = len(consumers)
     assert planned_jobs(proc) == {
-        "train_birds_head": 1, "finetune_birds": n, "evaluate_birds": 1 + n,
-        "plot_birds_curves": 1 + n, "all": 1, **REPORT_JOBS,
+        "train_birds_head": r, "finetune_birds": n * r, "evaluate_birds": (1 + n) * r,
+        "plot_birds_curves": (1 + n) * r, "all": 1, **REPORT_JOBS,
     }
     assert "extract_birds_features" not in proc.stdout and "prepare_birds" not in proc.stdout
 

@@ -257,7 +257,7 @@ def test_each_rules_env_holds_what_its_script_imports(rules):
 def test_import_scan_sees_lazy_and_eager_imports(tmp_path):
     """The scan above finds module-level imports through convstudy, and only those."""
     script = tmp_path / "script.py"
-    script.write_text("from convstudy.plots import learning_curve_figure\n")
+    script.write_text("from convstudy.figures import learning_curve_figure\n")
     assert "matplotlib" in third_party_imports(script)
     assert "tensorflow" not in third_party_imports(script)
     script.write_text("from convstudy.pipeline import train_dataset\n")

@@ -20,18 +20,18 @@ import yaml
 from PIL import Image
 
 from conftest import copy_workflow, snakemake
-from convstudy import report
 from convstudy.evaluate import classification_metrics, history_summary
-from convstudy.figures import accuracy_bars, curves_grid, per_class_figure
+from convstudy.figures import accuracy_chart, curves_grid, per_class_figure
 from convstudy.io import read_history, write_history, write_json
+from convstudy.report import method, parts, pdf, render, results, stats
 
 HAS_LATEXMK = shutil.which("latexmk") is not None
 NO_LATEXMK = "latexmk is not installed (Debian: texlive-latex-base texlive-latex-recommended lmodern latexmk)"
 
 DEMO = ("--configfile", "config/demo.yaml")
 
-# What each results-table header shows, read straight from a metrics JSON, with the
-# largest difference its printed form may have from the JSON value.
+# What each results-table header shows, from the metrics JSONs of an experiment's
+# replicates, with the largest difference its printed form may have from that value.
 TABLE_VALUES = {
     "Parameters": (lambda m: m["parameters"], 0),
     "Epochs": (lambda m: m["epochs"], 0),
@@ -40,8 +40,10 @@ TABLE_VALUES = {
     "Test top-5": (lambda m: m["test"]["top5_accuracy"], 0.5e-4 + 1e-9),
     "Test loss": (lambda m: m["test"]["loss"], 0.5e-4 + 1e-9),
     "Best val. acc.": (lambda m: m["best_val_accuracy"], 0.5e-4 + 1e-9),
-    "Best epoch": (lambda m: m["best_val_epoch"], 0),
+    "Final val. acc.": (lambda m: m["final_val_accuracy"], 0.5e-4 + 1e-9),
 }
+#: Shown only for single runs (a best epoch has no mean).
+SINGLE_RUN_VALUES = {"Best epoch": (lambda m: m["best_val_epoch"], 0)}
 
 
 # ---------------------------------------------------------------------------------
@@ -110,14 +112,34 @@ def tex_table(text: str, first_header: str, nth: int = 0) -> list[dict]:
     return rows
 
 
-def assert_table_matches(rows: list[dict], metrics: dict[str, dict]) -> None:
-    """Every row's numbers equal its experiment's metrics JSON (to the printed digits)."""
+def _mean_and_sd(cell: str) -> tuple[float, float | None]:
+    """``0.4123 ± 0.0100`` (Markdown) or ``0.4123 $\\pm$ 0.0100`` (LaTeX) or ``0.4123``."""
+    parts_ = re.split(r"\s*(?:±|\$\\pm\$)\s*", cell.replace(",", ""))
+    return float(parts_[0]), (float(parts_[1]) if len(parts_) > 1 else None)
+
+
+def assert_table_matches(rows: list[dict], metrics: dict[str, list[dict]]) -> None:
+    """Every row's numbers equal the mean (and standard deviation) over its
+    experiment's replicates' metrics JSONs, to the printed digits."""
     assert [r["Experiment"] for r in rows] == list(metrics)
     for row in rows:
-        m = metrics[row["Experiment"]]
-        for header, (value_of, tolerance) in TABLE_VALUES.items():
-            shown = float(row[header].replace(",", ""))
-            assert abs(shown - value_of(m)) <= tolerance, (row["Experiment"], header, shown)
+        runs = metrics[row["Experiment"]]
+        values = {**TABLE_VALUES, **(SINGLE_RUN_VALUES if len(runs) == 1 else {})}
+        for header, (value_of, tolerance) in values.items():
+            shown, sd = _mean_and_sd(row[header])
+            numbers = np.array([value_of(m) for m in runs], dtype=float)
+            assert abs(shown - numbers.mean()) <= tolerance, (row["Experiment"], header, shown)
+            if header in ("Test acc.", "Test top-5", "Test loss", "Best val. acc.", "Final val. acc."):
+                if len(runs) == 1:
+                    assert sd is None, (row["Experiment"], header, row[header])
+                else:
+                    assert abs(sd - numbers.std(ddof=1)) <= tolerance, (row["Experiment"], header, sd)
+        if len(runs) > 1:
+            interval = stats.t_interval([m["test"]["accuracy"] for m in runs])
+            low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", row["95% CI"]))
+            assert abs(low - interval.low) <= 0.5e-4 + 1e-9 and abs(high - interval.high) <= 0.5e-4 + 1e-9
+        else:
+            assert "95% CI" not in row
 
 
 def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
@@ -189,85 +211,129 @@ BIRD_EXPERIMENTS = {
 }
 
 
-def write_bird_results(results: Path, seed: int = 0) -> dict[str, dict]:
-    """results/birds/<name>/{metrics.json,history.csv} for BIRD_EXPERIMENTS."""
+#: Replicates of the birds fixture: enough for intervals.
+BIRD_REPLICATES = 3
+
+
+def write_bird_results(results: Path, seed: int = 0, replicates: int = BIRD_REPLICATES) -> dict[str, list[dict]]:
+    """results/birds/<name>/rep<k>/{metrics.json,history.csv} for BIRD_EXPERIMENTS,
+    each replicate with its own made-up predictions."""
     rng = np.random.default_rng(seed)
     names = bird_names()
     labels = np.repeat(np.arange(len(names)), 3)
     written = {}
     for quality, (name, info) in zip((0.3, 0.5, 0.7), BIRD_EXPERIMENTS.items()):
-        logits = rng.normal(size=(len(labels), len(names)))
-        logits[np.arange(len(labels)), labels] += 4 * quality + rng.normal(size=len(labels))
-        logits[labels == 7, 7] += 50  # the class with LaTeX specials is always right
-        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        epochs = info["settings"]["epochs"]
-        history = [
-            {
-                "epoch": e,
-                "loss": 3.0 / e,
-                "accuracy": quality * e / epochs,
-                "val_loss": 3.2 / e,
-                "val_accuracy": quality * (0.5 + 0.5 * e / epochs),
-                "seconds": 1.5 * e,
-                "learning_rate": 0.01,
+        written[name] = []
+        for rep in range(replicates):
+            logits = rng.normal(size=(len(labels), len(names)))
+            logits[np.arange(len(labels)), labels] += 4 * quality + rng.normal(size=len(labels))
+            logits[labels == 7, 7] += 50  # the class with LaTeX specials is always right
+            probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+            epochs = info["settings"]["epochs"]
+            history = [
+                {
+                    "epoch": e,
+                    "loss": 3.0 / e,
+                    "accuracy": quality * e / epochs,
+                    "val_loss": 3.2 / e,
+                    "val_accuracy": quality * (0.5 + 0.5 * e / epochs) + 0.01 * rep,
+                    "seconds": 1.5 * e,
+                    "learning_rate": 0.01,
+                }
+                for e in range(1, epochs + 1)
+            ]
+            directory = results / "birds" / name / f"rep{rep}"
+            write_history(directory / "history.csv", history)
+            metrics = {
+                "part": "birds",
+                "experiment": name,
+                "replicate": rep,
+                "seed": 2020 + rep,
+                "parameters": 2048 * 200 + 1000 * len(name),
+                "test": classification_metrics(probabilities, labels, names),
+                **history_summary(read_history(directory / "history.csv")),
+                "settings": info["settings"],
+                "class_names": names,
             }
-            for e in range(1, epochs + 1)
-        ]
-        directory = results / "birds" / name
-        write_history(directory / "history.csv", history)
-        metrics = {
-            "part": "birds",
-            "experiment": name,
-            "parameters": 2048 * 200 + 1000 * len(name),
-            "test": classification_metrics(probabilities, labels, names),
-            **history_summary(read_history(directory / "history.csv")),
-            "settings": info["settings"],
-            "class_names": names,
-        }
-        write_json(directory / "metrics.json", metrics)
-        written[name] = metrics
+            write_json(directory / "metrics.json", metrics)
+            written[name].append(metrics)
     return written
 
 
-@pytest.fixture
-def birds_report(tmp_path):
-    """summary.csv, report.md, report.tex and figures of a birds-only run (CIFAR off)."""
-    results = tmp_path / "results"
-    metrics = write_bird_results(results)
+def metrics_paths(results: Path, metrics: dict[str, list[dict]]) -> list[Path]:
+    return [
+        results / "birds" / name / f"rep{m['replicate']}" / "metrics.json"
+        for name, runs in metrics.items()
+        for m in runs
+    ]
+
+
+def render_birds(tmp_path: Path, replicates: int) -> tuple[Path, dict[str, list[dict]]]:
+    """summary tables, report.md, report.tex and figures of a birds-only run (CIFAR off)."""
+    results_dir = tmp_path / "results"
+    metrics = write_bird_results(results_dir, replicates=replicates)
     config = {
         "cifar": {"enabled": False},
-        "birds": {"enabled": True, "dataset": "cub200_2010", "image_size": 224, "source": "synthetic"},
+        "birds": {"enabled": True, "dataset": "cub200", "image_size": 224, "source": "synthetic",
+                  "weights": "/data/w.h5", "inference_batch_size": 32},
     }
-    parts = report.report_parts(config, {"cifar": {}, "birds": BIRD_EXPERIMENTS})
+    report_parts = parts.report_parts(config, {"cifar": {}, "birds": BIRD_EXPERIMENTS})
     out = tmp_path / "report"
     figures = out / "figures"
     stem = lambda kind: [figures / f"birds_{kind}.png", figures / f"birds_{kind}.pdf"]
     references = [{"label": "frozen ResNet50", "accuracy": [0.40, 0.45]}, {"label": "one run", "accuracy": 0.46}]
-    accuracy_bars(
-        [{"name": n, "accuracy": m["test"]["accuracy"], "kind": BIRD_EXPERIMENTS[n]["kind"]} for n, m in metrics.items()],
+    accuracy_chart(
+        [
+            {"name": n, "values": [m["test"]["accuracy"] for m in runs], "kind": BIRD_EXPERIMENTS[n]["kind"]}
+            for n, runs in metrics.items()
+        ],
         references,
         "Birds: test accuracy",
         stem("accuracy"),
     )
     curves_grid(
-        [(n, read_history(results / "birds" / n / "history.csv")) for n in metrics],
+        [
+            (n, [read_history(results_dir / "birds" / n / f"rep{k}" / "history.csv") for k in range(replicates)])
+            for n in metrics
+        ],
         "Birds: learning curves",
         stem("curves"),
     )
-    best = report.best_experiment(list(metrics.values()))
-    per_class_figure(best["test"]["per_class_accuracy"], "Birds: per class", stem("per_class"))
-    report.render_report(
-        [results / "birds" / n / "metrics.json" for n in metrics],
-        parts=parts,
+    best = results.best_experiment(metrics)
+    per_class_figure(results.mean_per_class(metrics[best]), "Birds: per class", stem("per_class"))
+    templates = Path(render.__file__).parents[3] / "report"
+    render.render_report(
+        metrics_paths(results_dir, metrics),
+        parts=report_parts,
         references={"birds": references},
         seed=2020,
-        md_template=Path(report.__file__).parents[2] / "report" / "report.md.j2",
-        tex_template=Path(report.__file__).parents[2] / "report" / "report.tex.j2",
+        replicates=replicates,
+        md_template=templates / "report.md.j2",
+        tex_template=templates / "report.tex.j2",
         md_out=out / "report.md",
         tex_out=out / "report.tex",
         summary_out=out / "summary.csv",
+        aggregates_out=out / "aggregates.csv",
+        steps_out=out / "steps.csv",
     )
     return out, metrics
+
+
+@pytest.fixture
+def birds_report(tmp_path):
+    """A birds-only report over three replicates."""
+    return render_birds(tmp_path, BIRD_REPLICATES)
+
+
+@pytest.fixture
+def birds_single_run(tmp_path):
+    """The same with one replicate: single runs, no intervals."""
+    return render_birds(tmp_path, 1)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
 # ---------------------------------------------------------------------------------
@@ -281,12 +347,16 @@ def test_birds_tables_equal_metrics_json(birds_report):
     assert_table_matches(tex_table(tex, "Experiment"), metrics)
     for rows in (md_table(md, "Experiment"), tex_table(tex, "Experiment")):
         assert [r["Kind"] for r in rows] == [BIRD_EXPERIMENTS[n]["kind"] for n in metrics]
-    with open(out / "summary.csv", newline="") as fh:
-        summary = list(csv.DictReader(fh))
-    assert [r["experiment"] for r in summary] == list(metrics)
+        # A fine-tuning variant is compared with its base (here: a head).
+        assert [r["Base"] for r in rows] == ["-", "linear", "mlp_dropout"]
+    summary = read_csv(out / "summary.csv")
+    # One row per experiment and replicate, at the JSON's full precision.
+    assert [(r["experiment"], int(r["replicate"])) for r in summary] == [
+        (n, k) for n in metrics for k in range(BIRD_REPLICATES)
+    ]
     for row in summary:
-        m = metrics[row["experiment"]]
-        # The CSV keeps the JSON's full precision.
+        m = metrics[row["experiment"]][int(row["replicate"])]
+        assert int(row["seed"]) == m["seed"]
         assert float(row["test_accuracy"]) == m["test"]["accuracy"]
         assert float(row["test_loss"]) == m["test"]["loss"]
         assert float(row["best_val_accuracy"]) == m["best_val_accuracy"]
@@ -294,12 +364,102 @@ def test_birds_tables_equal_metrics_json(birds_report):
         assert row["base"] == (BIRD_EXPERIMENTS[row["experiment"]]["base"] or "")
 
 
+def test_birds_aggregates_equal_mean_and_sd_of_the_replicates(birds_report):
+    out, metrics = birds_report
+    rows = read_csv(out / "aggregates.csv")
+    assert [r["experiment"] for r in rows] == list(metrics)
+    for row in rows:
+        runs = metrics[row["experiment"]]
+        assert int(row["replicates"]) == BIRD_REPLICATES
+        for name, value_of in (
+            ("test_accuracy", lambda m: m["test"]["accuracy"]),
+            ("test_top5_accuracy", lambda m: m["test"]["top5_accuracy"]),
+            ("test_loss", lambda m: m["test"]["loss"]),
+            ("best_val_accuracy", lambda m: m["best_val_accuracy"]),
+            ("final_val_accuracy", lambda m: m["final_val_accuracy"]),
+        ):
+            values = np.array([value_of(m) for m in runs])
+            assert float(row[f"{name}_mean"]) == pytest.approx(values.mean(), abs=1e-12)
+            assert float(row[f"{name}_std"]) == pytest.approx(values.std(ddof=1), abs=1e-12)
+            half = float(row[f"{name}_ci_high"]) - float(row[f"{name}_mean"])
+            # Student t, 2 degrees of freedom: t(0.975, 2) = 4.302653.
+            assert half == pytest.approx(4.302653 * values.std(ddof=1) / np.sqrt(3), rel=1e-6)
+
+
+def test_birds_step_table_pairs_replicates(birds_report):
+    out, metrics = birds_report
+    rows = read_csv(out / "steps.csv")
+    assert [(r["experiment"], r["base"]) for r in rows] == [
+        ("mlp_dropout", "linear"), ("finetune_all", "mlp_dropout")
+    ]
+    for row in rows:
+        diffs = [
+            a["test"]["accuracy"] - b["test"]["accuracy"]
+            for a, b in zip(metrics[row["experiment"]], metrics[row["base"]], strict=True)
+        ]
+        assert float(row["difference_mean"]) == pytest.approx(np.mean(diffs), abs=1e-12)
+        assert float(row["difference_std"]) == pytest.approx(np.std(diffs, ddof=1), abs=1e-12)
+        assert row["verdict"] in ("helps", "hurts", "no difference measurable")
+    md = (out / "report.md").read_text()
+    steps = md_table(md, "Step")
+    assert [r["Step"] for r in steps] == ["mlp_dropout", "finetune_all"]
+    assert all(r["Verdict"] for r in steps) and "Of the 2 steps" in md
+    # Each better head helps here: the made-up qualities are far apart.
+    assert [r["verdict"] for r in rows] == ["helps", "helps"]
+
+
+def test_step_comparison_on_a_hand_made_case():
+    """Paired differences by replicate: a base that varies a lot from seed to seed,
+    and a step that adds exactly 0.02 to every replicate, is a clear help; unpaired,
+    the spread of the base would hide it."""
+    base = [0.40, 0.50, 0.60, 0.45]
+    better = [b + 0.02 for b in base]
+    difference = stats.paired_difference(better, base)
+    assert difference.mean == pytest.approx(0.02) and difference.std == pytest.approx(0.0, abs=1e-12)
+    assert stats.verdict(difference) == "helps"
+    worse = [0.39, 0.52, 0.57, 0.44]  # -0.01, +0.02, -0.03, -0.01
+    difference = stats.paired_difference(worse, base)
+    assert difference.mean == pytest.approx(-0.0075)
+    assert difference.std == pytest.approx(np.std([-0.01, 0.02, -0.03, -0.01], ddof=1))
+    # t(0.975, 3) = 3.182446
+    half = 3.182446 * difference.std / 2
+    assert (difference.low, difference.high) == pytest.approx((-0.0075 - half, -0.0075 + half), rel=1e-6)
+    assert stats.verdict(difference) == "no difference measurable"
+    assert stats.verdict(stats.paired_difference([0.3, 0.31, 0.29], [0.5, 0.52, 0.49])) == "hurts"
+    assert stats.verdict(stats.paired_difference([0.3], [0.5])) is None
+    with pytest.raises(ValueError, match="paired"):
+        stats.paired_difference([0.3, 0.4], [0.5])
+
+
+def test_t_interval_known_values():
+    interval = stats.t_interval([1.0, 2.0, 3.0])
+    assert (interval.n, interval.mean, interval.std) == (3, 2.0, 1.0)
+    assert interval.half_width == pytest.approx(4.302653 / np.sqrt(3), rel=1e-6)
+    single = stats.t_interval([0.7])
+    assert (single.mean, single.std, single.low, single.high) == (0.7, None, None, None)
+
+
+def test_single_runs_say_so_and_show_no_intervals(birds_single_run):
+    out, metrics = birds_single_run
+    md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
+    assert_table_matches(md_table(md, "Experiment"), metrics)
+    assert_table_matches(tex_table(tex, "Experiment"), metrics)
+    assert "single training run" in md and "±" not in md and "95% CI" not in md
+    assert r"$\pm$" not in tex
+    steps = md_table(md, "Step")
+    assert [r["Step"] for r in steps] == ["mlp_dropout", "finetune_all"]
+    assert "Verdict" not in steps[0] and "Single runs" in md
+    aggregates = read_csv(out / "aggregates.csv")
+    assert all(r["test_accuracy_std"] == "" and r["test_accuracy_ci_low"] == "" for r in aggregates)
+
+
 def test_birds_best_and_worst_classes_of_best_model(birds_report):
     out, metrics = birds_report
-    best = max(metrics.values(), key=lambda m: m["final_val_accuracy"])
-    assert best["experiment"] == "finetune_all"
+    best = max(metrics, key=lambda n: np.mean([m["final_val_accuracy"] for m in metrics[n]]))
+    assert best == "finetune_all"
+    per_class = results.mean_per_class(metrics[best])
     ranked = sorted(
-        ((n, a) for n, a in best["test"]["per_class_accuracy"].items() if a is not None),
+        ((n, a) for n, a in per_class.items() if a is not None),
         key=lambda item: (-item[1], item[0]),
     )
     md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
@@ -316,7 +476,7 @@ def test_birds_best_and_worst_classes_of_best_model(birds_report):
     # The name with LaTeX specials is among the best and reaches the .tex escaped.
     assert any(name.endswith(BIRD_SPECIAL) for name, _ in ranked[:10])
     assert BIRD_SPECIAL not in tex
-    assert report.escape_tex(BIRD_SPECIAL) in tex
+    assert render.escape_tex(BIRD_SPECIAL) in tex
 
 
 def test_birds_figures_and_partial_run_text(birds_report):
@@ -333,44 +493,80 @@ def test_birds_figures_and_partial_run_text(birds_report):
     assert "(head)" in md and "(finetune)" in md
     assert "Head: dense [1024], dropout 0.2" in md
     assert "Stages: (1) epochs 2, trainable head, learning rate 0.01; (2) epochs 3" in md
+    # The data settings are whole sentences (no setting cut short, no speed setting,
+    # a weights file by what it is, not where it lies).
+    assert "Caltech-UCSD Birds-200 (2010), every species" in md and "224×224" in md
+    assert "ResNet50 starts from a weights file" in md
+    assert "…" not in md and "inference" not in md and "/data/w.h5" not in md
+    assert "Every experiment was trained 3 times, with seeds 2020 to 2022" in md
 
 
 @pytest.mark.skipif(not HAS_LATEXMK, reason=NO_LATEXMK)
 def test_birds_latex_compiles(birds_report, tmp_path):
     out, _ = birds_report
-    report.build_pdf(out / "report.tex", out / "report.pdf")
+    pdf.build_pdf(out / "report.tex", out / "report.pdf")
     first = (out / "report.pdf").read_bytes()
     assert first.startswith(b"%PDF")
-    report.build_pdf(out / "report.tex", out / "report.pdf")
+    pdf.build_pdf(out / "report.tex", out / "report.pdf")
     assert (out / "report.pdf").read_bytes() == first, "same .tex, different PDF"
     assert sorted(p.name for p in out.iterdir()) == [
-        "figures", "report.md", "report.pdf", "report.tex", "summary.csv"
+        "aggregates.csv", "figures", "report.md", "report.pdf", "report.tex", "steps.csv", "summary.csv"
     ], "scratch files left behind"
 
 
 def test_figures_are_reproducible(tmp_path):
-    bars = [{"name": "a_b", "accuracy": 0.4, "kind": None}, {"name": "c", "accuracy": 0.6, "kind": None}]
+    bars = [{"name": "a_b", "values": [0.4, 0.42], "kind": None}, {"name": "c", "values": [0.6, 0.5], "kind": None}]
     refs = [{"label": "study", "accuracy": 0.5}]
     for run in ("one", "two"):
-        accuracy_bars(bars, refs, "t", [tmp_path / run / "f.png", tmp_path / run / "f.pdf"])
+        accuracy_chart(bars, refs, "t", [tmp_path / run / "f.png", tmp_path / run / "f.pdf"])
     for ext in ("png", "pdf"):
         assert (tmp_path / "one" / f"f.{ext}").read_bytes() == (tmp_path / "two" / f"f.{ext}").read_bytes()
+
+
+def test_accuracy_chart_legend_hides_no_bar(tmp_path):
+    """The legend sits beside the axes: no bar, dot or value label under it."""
+    import matplotlib.pyplot as plt
+
+    import convstudy.figures as figures
+
+    drawn = {}
+    original = figures.save_figure
+
+    def keep(fig, paths, dpi=130):
+        drawn["fig"] = fig
+        fig.canvas.draw()
+        drawn["legend"] = fig.axes[0].get_legend().get_window_extent()
+        drawn["axes"] = fig.axes[0].get_window_extent()
+        original(fig, paths, dpi)
+
+    figures.save_figure = keep
+    try:
+        accuracy_chart(
+            [{"name": f"e{i}", "values": [0.95, 0.97], "kind": "head"} for i in range(3)],
+            [{"label": "a reference with a long label", "accuracy": [0.4, 0.45]}],
+            "t",
+            [tmp_path / "f.png"],
+        )
+    finally:
+        figures.save_figure = original
+    assert drawn["legend"].x0 >= drawn["axes"].x1  # entirely to the right of the plot
+    plt.close("all")
 
 
 def test_build_pdf_without_latexmk_names_the_fix(tmp_path):
     tex = tmp_path / "report.tex"
     tex.write_text("\\documentclass{article}\\begin{document}x\\end{document}\n")
     with pytest.raises(FileNotFoundError, match="apt-get install .*latexmk"):
-        report.build_pdf(tex, tmp_path / "report.pdf", latexmk="no-such-latexmk")
+        pdf.build_pdf(tex, tmp_path / "report.pdf", latexmk="no-such-latexmk")
     assert not (tmp_path / "report.pdf").exists()
 
 
 def test_escape_tex_and_md():
-    assert report.escape_tex("aquarium_fish") == r"aquarium\_fish"
-    assert report.escape_tex("a&b%c$d#e{f}g~h^i\\j") == (
+    assert render.escape_tex("aquarium_fish") == r"aquarium\_fish"
+    assert render.escape_tex("a&b%c$d#e{f}g~h^i\\j") == (
         r"a\&b\%c\$d\#e\{f\}g\textasciitilde{}h\textasciicircum{}i\textbackslash{}j"
     )
-    assert report.escape_md("a_b|c*d") == r"a\_b\|c\*d"
+    assert render.escape_md("a_b|c*d") == r"a\_b\|c\*d"
 
 
 def test_method_text_from_config(repo):
@@ -378,26 +574,26 @@ def test_method_text_from_config(repo):
 
     config = load_config(repo / "config" / "config.yaml")
     variants = cifar_variants(config)
-    basenet = dict(report.describe_settings(variants["basenet"]["settings"], 25))
+    basenet = dict(method.describe_settings(variants["basenet"]["settings"], 25))
     assert basenet["Architecture"].startswith("Conv 6@5×5 → max-pool 2 → Conv 16@5×5")
     assert "Dense 25 (softmax)" in basenet["Architecture"]
     assert basenet["Optimizer"].startswith("SGD (learning rate 0.01)")
     assert "augmentation: none" in basenet["Input"]
-    resnet = dict(report.describe_settings(variants["resnet"]["settings"], 25))
+    resnet = dict(method.describe_settings(variants["resnet"]["settings"], 25))
     assert "Nesterov" in resnet["Optimizer"] and "cosine" in resnet["Optimizer"]
     assert "translations up to 12.5%" in resnet["Input"]
     assert "residual" in resnet["Architecture"]
-    assert report.settings_changes(
+    assert method.settings_changes(
         variants["normalized"]["settings"], variants["basenet"]["settings"]
     ) == ["epochs: 35", "normalize: yes"]  # settings are key-sorted (convstudy.variants)
 
 
 def test_part_statuses():
     experiments = {"cifar": {"a": {}}}
-    statuses = report.part_statuses({"cifar": {"enabled": True}}, experiments)
+    statuses = parts.part_statuses({"cifar": {"enabled": True}}, experiments)
     assert statuses["cifar"]["status"] == "run"
     assert statuses["birds"]["status"] == "absent"
-    statuses = report.part_statuses(
+    statuses = parts.part_statuses(
         {"cifar": {"enabled": False}, "birds": {"enabled": False}}, {"cifar": {}, "birds": {}}
     )
     assert statuses["cifar"]["status"] == statuses["birds"]["status"] == "disabled"
@@ -405,34 +601,46 @@ def test_part_statuses():
 
 
 def test_reference_range_must_run_low_to_high():
-    report.check_references({"birds": [{"label": "x", "accuracy": [0.4, 0.48]}]})
+    parts.check_references({"birds": [{"label": "x", "accuracy": [0.4, 0.48]}]})
     with pytest.raises(ValueError, match=r"report.references.birds\[0\]"):
-        report.check_references({"birds": [{"label": "x", "accuracy": [0.48, 0.4]}]})
+        parts.check_references({"birds": [{"label": "x", "accuracy": [0.48, 0.4]}]})
 
 
 def test_missing_metrics_is_an_error(tmp_path):
-    metrics = write_bird_results(tmp_path)
-    parts = report.report_parts({}, {"birds": BIRD_EXPERIMENTS})
+    metrics = write_bird_results(tmp_path, replicates=2)
+    report_parts = parts.report_parts({}, {"birds": BIRD_EXPERIMENTS})
     with pytest.raises(ValueError, match="no metrics for birds experiment"):
-        report.group_metrics([metrics["linear"]], parts)
+        results.group_metrics(metrics["linear"], report_parts, replicates=2)
+    every = [m for runs in metrics.values() for m in runs]
+    with pytest.raises(ValueError, match=r"linear \(replicate 2\)"):
+        results.group_metrics(every, report_parts, replicates=3)
 
 
 # ---------------------------------------------------------------------------------
 # On the end-to-end demo run (shared; minutes once per session).
 
 
-def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, dict]:
-    """Metrics JSONs of one part of the demo run, in report order."""
-    from convstudy.config import cifar_variants, load_config, load_schema
-    from convstudy.experiments.birds import birds_experiments
+def demo_config(demo_run: Path) -> dict:
+    from convstudy.config import load_config
 
-    config = load_config(
+    return load_config(
         demo_run / "config" / "config.yaml",
         overrides=yaml.safe_load((demo_run / "config" / "demo.yaml").read_text()),
     )
+
+
+def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, list[dict]]:
+    """Metrics JSONs of one part of the demo run by experiment (report order), replicate 0 first."""
+    from convstudy.config import cifar_variants, load_schema
+    from convstudy.experiments.birds import birds_experiments
+
+    config = demo_config(demo_run)
     names = cifar_variants(config) if part == "cifar" else birds_experiments(config, load_schema())
     return {
-        name: json.loads((demo_run / f"results/demo/{part}" / name / "metrics.json").read_text())
+        name: [
+            json.loads((demo_run / f"results/demo/{part}" / name / f"rep{k}" / "metrics.json").read_text())
+            for k in range(config["replicates"])
+        ]
         for name in names
     }
 
@@ -441,24 +649,38 @@ def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, dict]:
 def test_demo_report_tables_equal_metrics_json(demo_run):
     out = demo_run / "results/demo/report"
     md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
-    with open(out / "summary.csv", newline="") as fh:
-        summary = list(csv.DictReader(fh))
-    parts = {part: demo_metrics(demo_run, part) for part in ("cifar", "birds")}
-    for nth, (part, part_metrics) in enumerate(parts.items()):
+    summary = read_csv(out / "summary.csv")
+    aggregates = read_csv(out / "aggregates.csv")
+    replicates = demo_config(demo_run)["replicates"]
+    assert replicates >= 2, "the demo shows replicates"
+    all_parts = {part: demo_metrics(demo_run, part) for part in ("cifar", "birds")}
+    for nth, (part, part_metrics) in enumerate(all_parts.items()):
         assert_table_matches(md_table(md, "Experiment", nth), part_metrics)
         assert_table_matches(tex_table(tex, "Experiment", nth), part_metrics)
         rows = [r for r in summary if r["part"] == part]
-        assert [r["experiment"] for r in rows] == list(part_metrics)
+        assert [(r["experiment"], int(r["replicate"])) for r in rows] == [
+            (n, k) for n in part_metrics for k in range(replicates)
+        ]
         for row in rows:
-            m = part_metrics[row["experiment"]]
+            m = part_metrics[row["experiment"]][int(row["replicate"])]
+            assert int(row["seed"]) == m["seed"] == 2020 + m["replicate"]
             assert float(row["test_accuracy"]) == m["test"]["accuracy"]
             assert float(row["test_top5_accuracy"]) == m["test"]["top5_accuracy"]
-    metrics = parts["cifar"]
+        for row in (r for r in aggregates if r["part"] == part):
+            values = [m["test"]["accuracy"] for m in part_metrics[row["experiment"]]]
+            assert float(row["test_accuracy_mean"]) == pytest.approx(np.mean(values), abs=1e-12)
+            assert float(row["test_accuracy_std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+    # Every step of the study against its base, in both parts.
+    steps = read_csv(out / "steps.csv")
+    assert ("cifar", "normalized", "basenet") in {(r["part"], r["experiment"], r["base"]) for r in steps}
+    assert ("birds", "finetune_top", "conv") in {(r["part"], r["experiment"], r["base"]) for r in steps}
+    assert len(md_table(md, "Step", 0)) == len(all_parts["cifar"]) - 1
+    metrics = all_parts["cifar"]
     # Class names with LaTeX specials (the synthetic archive uses CIFAR's names).
-    best = max(metrics.values(), key=lambda m: m["final_val_accuracy"])
+    best = max(metrics, key=lambda n: np.mean([m["final_val_accuracy"] for m in metrics[n]]))
     per_class = tex_table(tex, "Class")
-    assert {r["Class"] for r in per_class} == set(best["class_names"])
-    assert "aquarium_fish" in best["class_names"] and r"aquarium\_fish" in tex
+    assert {r["Class"] for r in per_class} == set(metrics[best][0]["class_names"])
+    assert "aquarium_fish" in metrics[best][0]["class_names"] and r"aquarium\_fish" in tex
     assert "## Not run" not in md
     for part, kinds in (("cifar", ("accuracy", "curves", "confusion")),
                         ("birds", ("accuracy", "curves", "per_class"))):
@@ -485,55 +707,50 @@ def test_snakemake_report_zip_has_every_figure(demo_run, tmp_path):
         html = archive.read(next(n for n in names if n.endswith("report.html"))).decode()
         stored = {archive.read(n) for n in names if n.endswith(".png")}
     figures = sorted((demo_run / "results/demo/report/figures").glob("*.png"))
-    figures += sorted((demo_run / "results/demo/cifar").glob("*/curves.png"))
-    figures += sorted((demo_run / "results/demo/birds").glob("*/curves.png"))
-    experiments = len(demo_metrics(demo_run, "cifar")) + len(demo_metrics(demo_run, "birds"))
-    assert len(figures) == 3 + 3 + experiments
+    figures += sorted((demo_run / "results/demo/cifar").glob("*/rep*/curves.png"))
+    figures += sorted((demo_run / "results/demo/birds").glob("*/rep*/curves.png"))
+    runs = sum(len(r) for part in ("cifar", "birds") for r in demo_metrics(demo_run, part).values())
+    assert len(figures) == 3 + 3 + runs
     for figure in figures:
         assert figure.read_bytes() in stored, f"{figure} is not in the report"
-    assert any(n.endswith("summary.csv") for n in names)
+    for table in ("summary.csv", "aggregates.csv", "steps.csv"):
+        assert any(n.endswith(table) for n in names), table
     # Categories per part, captions rendered with the reference points.
     assert '"CIFAR"' in html and '"Birds"' in html and "Summary" in html
     assert "BaseNet in the study: 0.4" in html
 
 
-@pytest.fixture
-def demo_copy(demo_run, tmp_path):
-    """A private copy of the finished demo run (outputs and Snakemake's records)."""
-    return Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))
-
-
 @pytest.mark.slow
-def test_report_reruns_only_what_changed(demo_copy):
-    assert planned_jobs(demo_copy, *DEMO) == [], "a finished run plans nothing"
+def test_report_reruns_only_what_changed(done):
+    assert planned_jobs(done, *DEMO) == [], "a finished run plans nothing"
 
     # A template: only the text is rendered again (and the PDF built from it).
-    template = demo_copy / "report" / "report.md.j2"
+    template = done / "report" / "report.md.j2"
     template.write_text(template.read_text().replace("### Results", "### Results of this run"))
-    rules = {rule for rule, _ in planned_jobs(demo_copy, *DEMO)}
+    rules = {rule for rule, _ in planned_jobs(done, *DEMO)}
     assert "report" in rules and rules <= {"report", "report_pdf", "all"}, rules
-    (demo_copy / "results/demo/report/report.md").touch()  # as if rendered again
+    (done / "results/demo/report/report.md").touch()  # as if rendered again
 
     # One variant's setting: that variant, the part's figures and the report.
-    (demo_copy / "config" / "change.yaml").write_text(
+    (done / "config" / "change.yaml").write_text(
         "cifar:\n  variants:\n    resnet:\n      label_smoothing: 0.2\n"
     )
-    jobs = planned_jobs(demo_copy, *DEMO, "config/change.yaml")
+    jobs = planned_jobs(done, *DEMO, "config/change.yaml")
     variant_jobs = {(r, w) for r, w in jobs if r.endswith("_cifar") or r == "plot_cifar_curves"}
     assert variant_jobs == {
-        ("train_cifar", "variant=resnet"),
-        ("evaluate_cifar", "variant=resnet"),
-        ("plot_cifar_curves", "variant=resnet"),
+        (rule, f"variant=resnet, rep={k}")
+        for rule in ("train_cifar", "evaluate_cifar", "plot_cifar_curves")
+        for k in range(demo_config(done)["replicates"])
     }
     report_jobs = {r for r, _ in jobs} - {r for r, _ in variant_jobs}
     assert {"report_accuracy", "report_curves", "report_confusion", "report"} <= report_jobs
     assert report_jobs <= {"report_accuracy", "report_curves", "report_confusion", "report", "report_pdf", "all"}
 
     # A description (what the report says about a variant): the report only.
-    (demo_copy / "config" / "change.yaml").write_text(
+    (done / "config" / "change.yaml").write_text(
         "cifar:\n  variants:\n    resnet:\n      description: ours, described anew\n"
     )
-    rules = {rule for rule, _ in planned_jobs(demo_copy, *DEMO, "config/change.yaml")}
+    rules = {rule for rule, _ in planned_jobs(done, *DEMO, "config/change.yaml")}
     assert "report" in rules and rules <= {"report", "report_pdf", "all"}, rules
 
 
@@ -551,18 +768,24 @@ def test_report_of_a_run_with_every_part_off(tmp_path):
     md = (out / "report.md").read_text()
     assert "Nothing was run" in md and "cifar.enabled: false" in md
     assert (out / "report.tex").exists() and not (out / "report.pdf").exists()
-    with open(out / "summary.csv", newline="") as fh:
-        assert list(csv.DictReader(fh)) == []
+    for table in ("summary.csv", "aggregates.csv", "steps.csv"):
+        assert read_csv(out / table) == []
     assert not (out / "figures").exists()
     log = (workdir / "results/demo/logs/report/report.log").read_text()
     assert "no-such-latexmk not found" in log and "latexmk -pdf report.tex" in log
     if HAS_LATEXMK:
-        report.build_pdf(out / "report.tex", out / "report.pdf")
+        pdf.build_pdf(out / "report.tex", out / "report.pdf")
         assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_best_is_chosen_on_validation_not_test():
-    a = {"experiment": "a", "final_val_accuracy": 0.5, "test": {"accuracy": 0.9}}
-    b = {"experiment": "b", "final_val_accuracy": 0.6, "test": {"accuracy": 0.1}}
-    c = {"experiment": "c", "final_val_accuracy": 0.6, "test": {"accuracy": 0.2}}
-    assert report.best_experiment([a, b, c])["experiment"] == "b"
+    def run(final_val, test):
+        return {"final_val_accuracy": final_val, "test": {"accuracy": test}}
+
+    experiments = {
+        "a": [run(0.5, 0.9), run(0.5, 0.9)],
+        "b": [run(0.7, 0.1), run(0.5, 0.1)],  # mean 0.6
+        "c": [run(0.6, 0.2), run(0.6, 0.2)],  # mean 0.6: b comes first
+        "d": [run(0.9, 0.9), run(0.1, 0.9)],  # one great replicate, mean 0.5
+    }
+    assert results.best_experiment(experiments) == "b"

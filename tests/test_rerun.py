@@ -25,6 +25,7 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 BASE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 VARIANTS = list(BASE["cifar"]["variants"])
 PER_VARIANT = ("train_cifar", "evaluate_cifar", "plot_cifar_curves")
+REPLICATES = range(DEMO["replicates"])
 
 
 def planned(workdir: Path, *args: str) -> set[tuple[str, str]]:
@@ -49,7 +50,6 @@ REPORT_CIFAR = {
     ("report_confusion", "part=cifar"),
     ("report", ""),
 } | REPORT_PDF
-REPORT_CURVES = {("report_curves", "part=cifar"), ("report", "")} | REPORT_PDF
 
 
 def birds_plots() -> set[tuple[str, str]]:
@@ -59,21 +59,24 @@ def birds_plots() -> set[tuple[str, str]]:
 
     config = load_config(overrides=DEMO)
     return {
-        ("plot_birds_curves", f"birds_experiment={name}")
+        ("plot_birds_curves", f"birds_experiment={name}, rep={k}")
         for name in birds_experiments(config, load_schema())
+        for k in REPLICATES
     }
 
 
 def variant_jobs(
-    variants: Iterable[str], rules=PER_VARIANT, report=REPORT_CIFAR
+    variants: Iterable[str], rules=PER_VARIANT, report=REPORT_CIFAR, replicates=REPLICATES
 ) -> set[tuple[str, str]]:
-    jobs = {(rule, f"variant={v}") for v in variants for rule in rules}
+    jobs = {(rule, f"variant={v}, rep={k}") for v in variants for rule in rules for k in replicates}
     return jobs | {("all", "")} | report
 
 
-def test_demo_covers_every_variant(demo_run):
+def test_demo_covers_every_variant_and_replicate(demo_run):
+    assert len(REPLICATES) >= 2
     for variant in VARIANTS:
-        assert (demo_run / RESULTS / "cifar" / variant / "metrics.json").is_file()
+        for k in REPLICATES:
+            assert (demo_run / RESULTS / "cifar" / variant / f"rep{k}" / "metrics.json").is_file()
 
 
 def test_touching_nothing_plans_nothing(done):
@@ -99,7 +102,7 @@ def test_changed_setting_plans_the_variant_and_those_that_inherit_it(done):
     assert planned(done, "config/change.yaml") == variant_jobs(["deeper", "dropout", "batchnorm"])
     proc = snakemake(
         done,
-        f"{RESULTS}/cifar/deeper/model.keras",
+        f"{RESULTS}/cifar/deeper/rep0/model.keras",
         "-n",
         "--configfile",
         "config/demo.yaml",
@@ -136,28 +139,65 @@ def test_changed_training_script_plans_training_and_its_consumers(done):
 
 
 def test_deleted_model_plans_only_what_depends_on_it(done):
-    (done / RESULTS / "cifar" / "batchnorm" / "model.keras").unlink()
+    (done / RESULTS / "cifar" / "batchnorm" / "rep1" / "model.keras").unlink()
     # Retraining rewrites history.csv too, so the curves are redrawn; `resnet`
-    # inherits batchnorm's settings, not its model, so it stays.
-    assert planned(done) == variant_jobs(["batchnorm"])
+    # inherits batchnorm's settings, not its model, so it stays; replicate 0 stays.
+    assert planned(done) == variant_jobs(["batchnorm"], replicates=[1])
+
+
+#: What the report redoes when the replicates of every experiment change.
+REPORT_ALL = {
+    (rule, f"part={part}")
+    for part in ("cifar", "birds")
+    for rule in ("report_accuracy", "report_curves", "report_confusion", "report_per_class")
+    if (rule, part) not in {("report_confusion", "birds"), ("report_per_class", "cifar")}
+} | {("report", ""), ("all", "")} | REPORT_PDF
+
+
+def _birds_replicate_jobs(k: int) -> set[tuple[str, str]]:
+    from convstudy.config import load_config, load_schema
+    from convstudy.experiments.birds import birds_experiments
+
+    experiments = birds_experiments(load_config(overrides=DEMO), load_schema())
+    jobs = set()
+    for name, info in experiments.items():
+        train = "train_birds_head" if info["kind"] == "head" else "finetune_birds"
+        key = "birds_head" if info["kind"] == "head" else "birds_finetune"
+        jobs.add((train, f"{key}={name}, rep={k}"))
+        for rule in ("evaluate_birds", "plot_birds_curves"):
+            jobs.add((rule, f"birds_experiment={name}, rep={k}"))
+    return jobs
+
+
+def test_one_more_replicate_plans_only_its_jobs_and_the_report(done):
+    """Replicate k keeps seed `seed + k` whatever their number: adding one trains the
+    new one only (the data, the feature cache and the other replicates stay)."""
+    more = len(REPLICATES)
+    (done / "config" / "more.yaml").write_text(f"replicates: {more + 1}\n")
+    expected = variant_jobs(VARIANTS, replicates=[more], report=REPORT_ALL)
+    expected |= _birds_replicate_jobs(more)
+    assert planned(done, "config/more.yaml") == expected
+
+
+def test_fewer_replicates_retrain_nothing(done):
+    """Going back down only re-aggregates: the report over the remaining replicates."""
+    (done / "config" / "fewer.yaml").write_text(f"replicates: {len(REPLICATES) - 1}\n")
+    assert planned(done, "config/fewer.yaml") == REPORT_ALL
 
 
 def test_changed_package_code_plans_only_the_rules_behind_it(done):
     """Rules carry a digest of the package code their scripts reach (convstudy.codeversion)."""
-    plots = done / "src" / "convstudy" / "plots.py"
-    source = plots.read_text()
-    plots.write_text(source.replace("# noqa: E402", "# noqa: E402  (a comment changes nothing)"))
+    figures = done / "src" / "convstudy" / "figures.py"
+    source = figures.read_text()
+    figures.write_text(source.replace("# noqa: E402", "# noqa: E402  (a comment changes nothing)"))
     assert planned(done) == set()
-    plots.write_text(source.replace("ax.grid(alpha=0.3)", "ax.grid(alpha=0.25)"))
-    # plots.py draws the curves of both parts; the report's figures import it too.
-    report_figures = {
-        (rule, f"part={part}")
-        for part in ("cifar", "birds")
-        for rule in ("report_accuracy", "report_curves", "report_confusion", "report_per_class")
-        if (rule, part) not in {("report_confusion", "birds"), ("report_per_class", "cifar")}
-    }
+    assert source.count("ax.grid(alpha=0.3)\n") == 1
+    figures.write_text(source.replace("ax.grid(alpha=0.3)\n", "ax.grid(alpha=0.25)\n"))
+    # draw_learning_curves draws each run's curves and the report's curve grids;
+    # the report's other figures do not use it.
+    curves = {("report_curves", "part=cifar"), ("report_curves", "part=birds"), ("report", "")}
     assert planned(done) == variant_jobs(
-        VARIANTS, rules=("plot_cifar_curves",), report=report_figures | {("report", "")} | REPORT_PDF
+        VARIANTS, rules=("plot_cifar_curves",), report=curves | REPORT_PDF
     ) | birds_plots()
 
 

@@ -26,8 +26,8 @@ from convstudy.data.archives import ArchiveError, download
 #: batch normalisation, a warm-up + cosine schedule, momentum and weight decay.
 VARIANT = "resnet"
 RESULTS = "results/demo"
-REPLICATE = ""
-TARGET = f"{RESULTS}/cifar/{VARIANT}/metrics.json"
+REPLICATE = "rep1"
+TARGET = f"{RESULTS}/cifar/{VARIANT}/{REPLICATE}/metrics.json"
 #: The demo trains it for 2 epochs: killed after the first, resumed for the second.
 EPOCHS = 2
 

@@ -83,7 +83,7 @@ def _slurm_jobs() -> dict[str, tuple[str, str, str]]:
 
 def test_demo_variant_runs_through_sbatch(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
-    targets = [f"{RESULTS}/cifar/{VARIANT}/metrics.json", f"{RESULTS}/cifar/{VARIANT}/curves.png"]
+    targets = [f"{RESULTS}/cifar/{VARIANT}/rep0/metrics.json", f"{RESULTS}/cifar/{VARIANT}/rep0/curves.png"]
     proc = snakemake(
         workdir,
         "--profile",
@@ -134,13 +134,13 @@ def test_demo_variant_runs_through_sbatch(cluster, tmp_path):
         assert (out / "cifar" / name).stat().st_size > 0, name
     assert (out / "logs" / "cifar" / "prepare.log").is_file()
     for name in ("model.keras", "history.csv", "metrics.json", "curves.png"):
-        assert (out / "cifar" / VARIANT / name).stat().st_size > 0, name
+        assert (out / "cifar" / VARIANT / "rep0" / name).stat().st_size > 0, name
     for name in ("train", "evaluate", "curves"):
-        assert (out / "logs" / "cifar" / VARIANT / f"{name}.log").is_file()
-        assert (out / "benchmarks" / "cifar" / VARIANT / f"{name}.tsv").is_file()
-    metrics = json.loads((out / "cifar" / VARIANT / "metrics.json").read_text())
+        assert (out / "logs" / "cifar" / VARIANT / "rep0" / f"{name}.log").is_file()
+        assert (out / "benchmarks" / "cifar" / VARIANT / "rep0" / f"{name}.tsv").is_file()
+    metrics = json.loads((out / "cifar" / VARIANT / "rep0" / "metrics.json").read_text())
     assert metrics["experiment"] == VARIANT and metrics["epochs"] == 2
-    assert "'threads': 1" in (out / "logs" / "cifar" / VARIANT / "train.log").read_text()
+    assert "'threads': 1" in (out / "logs" / "cifar" / VARIANT / "rep0" / "train.log").read_text()
 
     # A second run finds nothing to do and submits nothing.
     again = snakemake(

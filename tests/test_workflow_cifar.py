@@ -35,8 +35,9 @@ def test_demo_writes_every_output(demo_run):
         "test": n * demo["cifar"]["synthetic"]["test_per_class"],
     }
     assert (root / "cifar" / "data.npz").stat().st_size > 0
-    for variant in variants:
-        out = root / "cifar" / variant
+    runs = [(v, f"rep{k}") for v in variants for k in range(demo["replicates"])]
+    for variant, rep in runs:
+        out = root / "cifar" / variant / rep
         for name in ("model.keras", "history.csv", "curves.png", "metrics.json"):
             assert (out / name).stat().st_size > 0, f"{variant}/{name}"
         assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -51,13 +52,14 @@ def test_demo_writes_every_output(demo_run):
         assert 0 <= test["accuracy"] <= test["top5_accuracy"] <= 1
         assert metrics["parameters"] > 0 and metrics["training_seconds"] > 0
         assert 1 <= metrics["best_val_epoch"] <= metrics["epochs"]
+        assert metrics["seed"] == 2020 + metrics["replicate"] and rep == f"rep{metrics['replicate']}"
         for kind in ("train", "evaluate", "curves"):
-            assert (root / "logs" / "cifar" / variant / f"{kind}.log").exists()
-            assert (root / "benchmarks" / "cifar" / variant / f"{kind}.tsv").exists()
-    basenet = json.loads((root / "cifar" / "basenet" / "metrics.json").read_text())
+            assert (root / "logs" / "cifar" / variant / rep / f"{kind}.log").exists()
+            assert (root / "benchmarks" / "cifar" / variant / rep / f"{kind}.tsv").exists()
+    basenet = json.loads((root / "cifar" / "basenet" / "rep0" / "metrics.json").read_text())
     assert basenet["parameters"] == 456 + 2416 + 20050 + (50 * 10 + 10)  # 10-class softmax
     # Training left no resume state behind.
-    assert not any((root / "resume").glob("cifar/*/state.json"))
+    assert not any((root / "resume").glob("cifar/**/state.json"))
 
 
 @pytest.mark.slow
@@ -65,7 +67,7 @@ def test_demo_task_is_learned_clearly_above_chance(demo_run):
     _, demo = _demo_config(demo_run)
     chance = 1 / demo["cifar"]["num_classes"]
     accuracy = {
-        v: json.loads((demo_run / DEMO / "cifar" / v / "metrics.json").read_text())["test"]["accuracy"]
+        v: json.loads((demo_run / DEMO / "cifar" / v / "rep0" / "metrics.json").read_text())["test"]["accuracy"]
         for v in STUDY
     }
     assert max(accuracy.values()) >= 3 * chance, accuracy
@@ -74,14 +76,18 @@ def test_demo_task_is_learned_clearly_above_chance(demo_run):
 
 @pytest.mark.slow
 def test_same_config_same_metrics(demo_run, tmp_path):
-    """A second, independent run of a variant on CPU gives the very same numbers."""
+    """A second, independent run of a variant on CPU gives the very same numbers;
+    another replicate (another seed, same data) gives other numbers."""
     again = copy_workflow(tmp_path / "again")
-    target = "results/demo/cifar/dropout/metrics.json"
+    target = "results/demo/cifar/dropout/rep1/metrics.json"
     snakemake(again, target, "--cores", "2", "--configfile", "config/demo.yaml")
     first = json.loads((demo_run / target).read_text())
     second = json.loads((again / target).read_text())
     assert first["test"] == second["test"]
     assert first["best_val_accuracy"] == second["best_val_accuracy"]
+    other = json.loads((demo_run / target.replace("rep1", "rep0")).read_text())
+    assert other["seed"] == first["seed"] - 1
+    assert other["test"]["confusion_matrix"] != first["test"]["confusion_matrix"]
 
 
 BAD_CONFIGS = {
@@ -95,11 +101,27 @@ BAD_CONFIGS = {
     ),
     "unknown setting": (
         {"cifar": {"variants": {"deeper": {"learning_rate": 0.1}}}},
-        "Additional properties are not allowed ('learning_rate' was unexpected)",
+        "invalid configuration: cifar.variants.deeper.learning_rate: unknown setting",
     ),
     "non-positive epochs": (
         {"cifar": {"variants": {"augmented": {"epochs": 0}}}},
-        "0 is less than the minimum of 1",
+        "invalid configuration: cifar.variants.augmented.epochs: 0 is less than the minimum of 1",
+    ),
+    "more classes than the dataset": (
+        {"cifar": {"dataset": "cifar10", "num_classes": 25}},
+        "invalid configuration: cifar.num_classes: 25 classes asked for, but cifar10 has 10",
+    ),
+    "unquoted md5": (
+        {"cifar": {"source": "local", "local_archive": "x.tar.gz", "local_md5": 12345678901234567890123456789012}},
+        "invalid configuration: cifar.local_md5: the checksum is a number",
+    ),
+    "no replicates": (
+        {"replicates": 0},
+        "invalid configuration: replicates: 0 is less than the minimum of 1",
+    ),
+    "fractional replicates": (
+        {"replicates": 1.5},
+        "invalid configuration: replicates: 1.5 is not of type 'integer'",
     ),
 }
 
@@ -112,7 +134,11 @@ def test_bad_config_stops_before_any_job(workflow, case):
         workflow, "--cores", "1", "--configfile", "config/demo.yaml", "bad.yaml", check=False
     )
     assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    assert message in output
+    # One short message, not the schema: it comes within the first lines.
+    assert message in "\n".join(output.splitlines()[:6]), output[:3000]
+    assert "$schema" not in output and "additionalProperties" not in output
     assert not (workflow / "results").exists()
 
 

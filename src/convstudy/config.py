@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from .models.spec import check_cnn_architecture
-from .variants import ConfigError, resolve_variants
+from .variants import ConfigError, resolve_variants, select
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -144,6 +144,7 @@ def cifar_variants(config: Mapping, schema: Mapping | None = None) -> dict[str, 
         defs=schema["$defs"],
         where="cifar.variants",
     )
+    resolved = select(resolved, cifar.get("only"), "cifar.only")
     for name, info in resolved.items():
         try:
             check_cnn_architecture(

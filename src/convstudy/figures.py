@@ -1,8 +1,9 @@
-"""The report's figures: one grid of learning curves, one accuracy chart per part, the
-confusion matrix and the per-class accuracy of a part's best model.
+"""Every figure of the workflow: one experiment's learning curves, and the report's
+accuracy chart, curve grid, confusion matrix and per-class accuracy.
 
-Every figure is written as PNG (Snakemake's report, Markdown) and PDF (LaTeX) from
-one drawing, so the two never disagree.
+Each figure is drawn once and saved in every format asked for (PNG for Snakemake's
+report and Markdown, PDF for LaTeX) by :func:`save_figure`, so the two never
+disagree; PDFs carry no creation date, so the same results give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,59 +12,105 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-from matplotlib.ticker import MaxNLocator
+import matplotlib
 
-from .plots import draw_learning_curves, plt
-from .io import atomic_path
-from .report import best_and_worst
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+from .report.parts import PER_CLASS_SHOWN  # noqa: E402
+from .report.results import best_and_worst  # noqa: E402
+from .report.stats import t_interval  # noqa: E402
 
 #: Colours of experiments by ``kind`` (birds: head on cached features / fine-tuned);
 #: parts without kinds use the first.
 KIND_COLOURS = ("tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:olive")
 REFERENCE_COLOURS = ("tab:red", "tab:orange", "tab:pink", "tab:gray", "tab:cyan")
+TRAIN_COLOUR, VAL_COLOUR = "tab:blue", "tab:orange"
 
 
-def save_formats(fig, paths: Sequence[str | Path], dpi: int = 130) -> None:
-    """Save one figure in every format of ``paths`` (by extension), atomically."""
-    for path in paths:
+def save_figure(fig, paths: str | Path | Sequence[str | Path], dpi: int = 130) -> None:
+    """Save one figure in the format of each path's extension, atomically; close it."""
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(path)
         fmt = path.suffix.lstrip(".")
-        # No creation date in PDFs: the same results give the same bytes.
         metadata = {"CreationDate": None} if fmt == "pdf" else None
         with atomic_path(path, suffix=path.suffix) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=metadata)
     plt.close(fig)
 
 
+# --------------------------------------------------------------------------------------
+# Learning curves.
+
+
+def _curve(histories: Sequence[Sequence[Mapping]], key: str) -> tuple[list, np.ndarray]:
+    """Epochs and a [replicates, epochs] array of ``key``, cut to the shortest history."""
+    length = min(len(h) for h in histories)
+    epochs = [row["epoch"] for row in histories[0][:length]]
+    return epochs, np.array([[row[key] for row in h[:length]] for h in histories])
+
+
+def draw_learning_curves(axes, histories: Sequence[Sequence[Mapping]], title: str = "") -> None:
+    """Loss and accuracy, training vs validation, on two axes: the mean over the
+    replicates' histories, shaded from the lowest to the highest replicate."""
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
+        for prefix, colour, name in (("", TRAIN_COLOUR, "training"), ("val_", VAL_COLOUR, "validation")):
+            epochs, values = _curve(histories, prefix + key)
+            ax.plot(epochs, values.mean(axis=0), label=name, color=colour)
+            if len(values) > 1:
+                ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour,
+                                alpha=0.2, lw=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if title:
+            ax.set_title(f"{title}: {label}", fontsize=9)
+    axes[1].set_ylim(0, 1)
+    axes[1].legend(loc="lower right", fontsize=8)
+
+
+def learning_curve_figure(history: Sequence[Mapping], title: str, path: str | Path) -> None:
+    """One training run's learning curves (each experiment's curves.png)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    draw_learning_curves(axes, [history])
+    fig.suptitle(title, fontsize=11)
+    save_figure(fig, path, dpi=120)
+
+
 def curves_grid(
-    histories: Sequence[tuple[str, Sequence[Mapping]]],
+    experiments: Sequence[tuple[str, Sequence[Sequence[Mapping]]]],
     title: str,
     paths: Sequence[str | Path],
     per_row: int = 2,
 ) -> None:
-    """Loss and accuracy (training vs validation) of every experiment, ``per_row`` a row."""
-    if not histories:
+    """Learning curves of every experiment (each: its replicates' histories), ``per_row`` a row."""
+    if not experiments:
         raise ValueError("no histories to plot")
-    rows = math.ceil(len(histories) / per_row)
+    rows = math.ceil(len(experiments) / per_row)
     fig, axes = plt.subplots(
         rows, 2 * per_row, figsize=(5.2 * per_row, 2.5 * rows + 0.6), squeeze=False
     )
-    for index, (name, history) in enumerate(histories):
+    for index, (name, histories) in enumerate(experiments):
         row, col = divmod(index, per_row)
         pair = axes[row, 2 * col : 2 * col + 2]
-        draw_learning_curves(pair, history, title=name)
-        for ax in pair:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        draw_learning_curves(pair, histories, title=name)
         if index:
             pair[1].get_legend().remove()
-    for index in range(len(histories), rows * per_row):
+    for index in range(len(experiments), rows * per_row):
         row, col = divmod(index, per_row)
         for ax in axes[row, 2 * col : 2 * col + 2]:
             ax.set_visible(False)
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
-    save_formats(fig, paths)
+    save_figure(fig, paths)
+
+
+# --------------------------------------------------------------------------------------
+# The report's overview and best-model figures.
 
 
 def _reference_span(accuracy) -> tuple[float, float]:
@@ -73,7 +120,14 @@ def _reference_span(accuracy) -> tuple[float, float]:
     return float(accuracy), float(accuracy)
 
 
-def accuracy_bars(
+def _offsets(count: int, width: float = 0.4) -> np.ndarray:
+    """Fixed horizontal spread of ``count`` replicate dots around a bar's centre."""
+    if count == 1:
+        return np.zeros(1)
+    return np.linspace(-width / 2, width / 2, count)
+
+
+def accuracy_chart(
     experiments: Sequence[Mapping],
     references: Sequence[Mapping],
     title: str,
@@ -81,32 +135,35 @@ def accuracy_bars(
 ) -> None:
     """Test accuracy of each experiment in order, with the study's reference points.
 
-    ``experiments``: ``{"name", "accuracy", "kind"}`` (kind may be None);
-    ``references``: ``{"label", "accuracy"}`` with a number or a [low, high] range.
+    ``experiments``: ``{"name", "kind", "values"}`` with one test accuracy per
+    replicate (kind may be None). Bars are means, dots the replicates, lines the
+    95% confidence interval of the mean (with two or more replicates); the legend
+    sits outside the axes so that it hides no bar.
     """
     if not experiments:
         raise ValueError("no experiments to plot")
     names = [e["name"] for e in experiments]
-    values = [float(e["accuracy"]) for e in experiments]
     kinds = [e.get("kind") for e in experiments]
     kind_order = list(dict.fromkeys(k for k in kinds if k))
     colours = [
         KIND_COLOURS[kind_order.index(k) % len(KIND_COLOURS)] if k else KIND_COLOURS[0]
         for k in kinds
     ]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2.5), 4.2))
+    intervals = [t_interval(e["values"]) for e in experiments]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 3.5), 4.2))
     x = np.arange(len(names))
-    bars = ax.bar(x, values, color=colours, width=0.65, zorder=3)
-    for bar, value in zip(bars, values):
-        ax.annotate(
-            f"{value:.3f}",
-            (bar.get_x() + bar.get_width() / 2, value),
-            xytext=(0, 2),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
+    many = any(i.n > 1 for i in intervals)
+    ax.bar(x, [i.mean for i in intervals], color=colours, width=0.65, zorder=3,
+           alpha=0.55 if many else 1.0)
+    for xi, e, interval in zip(x, experiments, intervals):
+        top = interval.mean
+        if interval.n > 1:
+            ax.scatter(xi + _offsets(interval.n), e["values"], s=12, color="black", zorder=5, lw=0)
+            ax.errorbar(xi, interval.mean, yerr=[[interval.mean - interval.low],
+                        [interval.high - interval.mean]], color="black", capsize=4, lw=1.2, zorder=6)
+            top = max(interval.high, max(e["values"]))
+        ax.annotate(f"{interval.mean:.3f}", (xi, top), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, zorder=7)
     handles = []
     for i, ref in enumerate(references):
         colour = REFERENCE_COLOURS[i % len(REFERENCE_COLOURS)]
@@ -123,13 +180,14 @@ def accuracy_bars(
         handles.append(plt.Rectangle((0, 0), 1, 1, color=colour, label=kind))
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.05)
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.set_title(title, fontsize=11)
     if handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                  framealpha=0.9)
     fig.tight_layout()
-    save_formats(fig, paths)
+    save_figure(fig, paths)
 
 
 def confusion_figure(
@@ -170,14 +228,14 @@ def confusion_figure(
     ax.set_title(title, fontsize=11)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
-    save_formats(fig, paths)
+    save_figure(fig, paths)
 
 
 def per_class_figure(
     per_class: Mapping[str, float | None],
     title: str,
     paths: Sequence[str | Path],
-    n: int = 10,
+    n: int = PER_CLASS_SHOWN,
 ) -> None:
     """Horizontal bars of the ``n`` best and ``n`` worst classes of one model."""
     best, worst = best_and_worst(per_class, n)
@@ -203,4 +261,4 @@ def per_class_figure(
         ax.grid(axis="x", alpha=0.3, zorder=0)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    save_formats(fig, paths)
+    save_figure(fig, paths)

@@ -129,6 +129,22 @@ def sorted_keys(value):
     return value
 
 
+def select(resolved: Mapping[str, Mapping], only: list[str] | None, where: str) -> dict[str, dict]:
+    """The resolved experiments named in ``only`` (all when None), in config order.
+
+    Every variant is still resolved (a selected one inherits from unselected bases);
+    only the selected ones are run and reported.
+    """
+    if only is None:
+        return dict(resolved)
+    unknown = [n for n in only if n not in resolved]
+    if unknown:
+        raise ConfigError(
+            f"{where}: {', '.join(unknown)} is not an experiment (known: {', '.join(resolved)})"
+        )
+    return {n: info for n, info in resolved.items() if n in only}
+
+
 def descendants(resolved: Mapping[str, Mapping], name: str) -> list[str]:
     """Variants whose lineage passes through ``name`` (``name`` excluded), in config order."""
     return [v for v, info in resolved.items() if name in info["lineage"][:-1]]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..data.birds import DATASET_ARCHIVES
 from ..models.heads import check_head
-from ..variants import ConfigError, resolve_variants, sorted_keys
+from ..variants import ConfigError, resolve_variants, select, sorted_keys
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,21 @@ def birds_experiments(config: Mapping, schema: Mapping) -> dict[str, dict[str, A
             raise ConfigError(
                 f"birds.finetune.{name}: head '{head}' is not a head (known: {', '.join(heads)})"
             )
+    only = birds.get("only")
+    heads = select(heads, None if only is None else [n for n in only if n in heads], "birds.only")
+    finetunes = select(
+        finetunes, None if only is None else [n for n in only if n in finetunes], "birds.only"
+    )
+    if only is not None:
+        unknown = [n for n in only if n not in heads and n not in finetunes]
+        if unknown:
+            raise ConfigError(f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant")
+        for name, info in finetunes.items():
+            if info["settings"]["head"] not in heads:
+                raise ConfigError(
+                    f"birds.only: {name} starts from the head {info['settings']['head']}: "
+                    "select it too"
+                )
     out = {n: {**info, "kind": "head"} for n, info in heads.items()}
     out.update({n: {**info, "kind": "finetune"} for n, info in finetunes.items()})
     for info in out.values():
@@ -389,8 +404,7 @@ def finetune(
     steps = steps_per_epoch(len(data["x_train"]), batch)
     trainable = sum(int(w.shape.num_elements() or 0) for w in model.trainable_weights)
     log.info("%s: head %s on ResNet50 from %s up: %d of %d parameters trainable, %d steps/epoch",
-             name, Path(head_path).parent.name, settings["unfreeze"], trainable,
-             model.count_params(), steps)
+             name, head_path, settings["unfreeze"], trainable, model.count_params(), steps)
     options = runtime.tf_data_options(threads)
     # One tensor for all epochs (train_dataset would otherwise copy the array each epoch).
     x_train = tf.convert_to_tensor(data["x_train"])
@@ -437,6 +451,7 @@ def evaluate(
     settings: Mapping,
     threads: int,
     seed: int,
+    replicate: int = 0,
     metrics_out: str | Path,
     batch_size: int = 64,
 ) -> dict:
@@ -467,6 +482,8 @@ def evaluate(
     metrics = {
         "part": "birds",
         "experiment": name,
+        "replicate": replicate,
+        "seed": seed,
         "kind": kind,
         "parameters": int(model.count_params()),
         "trainable_parameters": int(sum(int(w.shape.num_elements() or 0)

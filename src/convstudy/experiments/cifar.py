@@ -123,6 +123,7 @@ def evaluate_variant(
     settings: Mapping,
     threads: int,
     seed: int,
+    replicate: int = 0,
     metrics_out: str | Path,
 ) -> dict:
     """Test metrics of a trained variant plus what the report needs about its training."""
@@ -147,6 +148,8 @@ def evaluate_variant(
     metrics = {
         "part": "cifar",
         "experiment": name,
+        "replicate": replicate,
+        "seed": seed,
         "parameters": int(model.count_params()),
         "test": test,
         **history_summary(history),
