@@ -17,6 +17,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/download.smk"
 include: "rules/cifar.smk"
 include: "rules/birds.smk"
 include: "rules/report.smk"
@@ -26,5 +27,5 @@ rule all:
     default_target: True
     input:
         REPORT_TARGETS,
-        cifar_targets(),
-        birds_targets(),
+        run_targets("cifar", CIFAR_VARIANTS),
+        run_targets("birds", BIRDS_EXPERIMENTS),

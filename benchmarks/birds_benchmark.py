@@ -44,8 +44,7 @@ def peak_rss_mb() -> float:
 
 
 def load(config_path: str, overrides: dict | None = None):
-    from convstudy.config import load_config, load_schema
-    from convstudy.experiments.birds import birds_experiments
+    from convstudy.config import birds_experiments, load_config, load_schema
 
     config = load_config(config_path, overrides)
     return config, birds_experiments(config, load_schema())
@@ -87,7 +86,7 @@ def child_heads(args) -> dict:
 
     from convstudy.models.heads import spatial_shape
     from convstudy.models.resnet import build_backbone, build_finetune_model, build_head
-    from convstudy.pipeline import train_dataset
+    from convstudy.pipeline.tfdata import train_dataset
     from convstudy.training import compile_model
 
     config, experiments = load(args.config)
@@ -165,8 +164,8 @@ def child_finetune(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from convstudy.models.resnet import build_backbone, build_finetune_model, build_head
     from convstudy.models.heads import check_head
+    from convstudy.models.resnet import build_backbone, build_finetune_model, build_head
     from convstudy.training import compile_model
 
     config, experiments = load(args.config)

@@ -79,7 +79,8 @@ def study_epoch_runner(settings, x, y, x_val, y_val, num_classes):
 
 def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, steps_per_execution):
     from convstudy.models.cnn import build_cnn
-    from convstudy.pipeline import eval_dataset, featurewise_stats, steps_per_epoch, train_dataset
+    from convstudy.pipeline import featurewise_stats, steps_per_epoch
+    from convstudy.pipeline.tfdata import eval_dataset, options, train_dataset
     from convstudy.training import compile_model
 
     mean = variance = None
@@ -92,14 +93,14 @@ def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, ste
     )
     steps = steps_per_epoch(len(x), settings["batch_size"])
     compile_model(model, settings, steps, steps_per_execution=steps_per_execution)
-    options = runtime.tf_data_options(threads)
-    val = eval_dataset(x_val, y_val, num_classes, options=options)
+    opts = options(threads)
+    val = eval_dataset(x_val, y_val, num_classes, options=opts)
     epoch = iter(range(10**6))
 
     def run_epoch():
         model.fit(
             train_dataset(x, y, num_classes, settings["batch_size"], settings["augment"], 0,
-                          next(epoch), options),
+                          next(epoch), opts),
             validation_data=val, epochs=1, verbose=0, shuffle=False,
         )
 

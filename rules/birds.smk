@@ -3,25 +3,16 @@
 # on the cache, and fine-tuning starts from a trained head.
 
 
-include: "birds_common.smk"
-
-
-wildcard_constraints:
-    birds_head=_alternatives(BIRDS_HEADS),
-    birds_finetune=_alternatives(BIRDS_FINETUNES),
-    birds_experiment=_alternatives(BIRDS_EXPERIMENTS),
-
-
 rule synthetic_birds:
     """Stand-in archives in the canonical CUB layout: real JPEGs (tests, offline demo)."""
     output:
         [f"{BIRDS}/synthetic/{info['filename']}" for info in BIRDS_ARCHIVES.values()],
     params:
         code=script_code("synthetic_birds.py"),
-        dataset=BIRDS_CFG["dataset"],
-        num_classes=BIRDS_CFG["synthetic"]["num_classes"],
-        train_per_class=BIRDS_CFG["synthetic"]["train_per_class"],
-        test_per_class=BIRDS_CFG["synthetic"]["test_per_class"],
+        dataset=config["birds"]["dataset"],
+        num_classes=config["birds"]["synthetic"]["num_classes"],
+        train_per_class=config["birds"]["synthetic"]["train_per_class"],
+        test_per_class=config["birds"]["synthetic"]["test_per_class"],
         seed=config["seed"],
     log:
         f"{LOGS}/birds/synthetic.log",
@@ -32,7 +23,7 @@ rule synthetic_birds:
         mem_mb=1000,
         runtime=30,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/synthetic_birds.py"
 
@@ -40,21 +31,18 @@ rule synthetic_birds:
 rule prepare_birds:
     """Verify the archives; decode, convert to RGB and resize every image; split."""
     input:
-        **birds_archive_inputs(),
+        **archive_paths(BIRDS_ARCHIVES),
     output:
         arrays=f"{BIRDS}/data.npz",
         split=f"{BIRDS}/split.json",
     params:
         code=script_code("prepare_birds.py"),
-        dataset=BIRDS_CFG["dataset"],
-        checksums={
-            role: {"md5": a["md5"], "sha256": a["sha256"]}
-            for role, a in BIRDS_ARCHIVES.items()
-        },
-        image_size=BIRDS_CFG["image_size"],
-        validation_fraction=BIRDS_CFG["validation_fraction"],
-        num_classes=BIRDS_CFG["num_classes"],
-        on_bad_image=BIRDS_CFG["on_bad_image"],
+        dataset=config["birds"]["dataset"],
+        checksums=archive_checksums(BIRDS_ARCHIVES),
+        image_size=config["birds"]["image_size"],
+        validation_fraction=config["birds"]["validation_fraction"],
+        num_classes=config["birds"]["num_classes"],
+        on_bad_image=config["birds"]["on_bad_image"],
         seed=config["seed"],
     log:
         f"{LOGS}/birds/prepare.log",
@@ -66,7 +54,7 @@ rule prepare_birds:
         mem_mb=lambda wc, attempt: (1500 + 2 * birds_image_mb()) * attempt,
         runtime=60,
     conda:
-        "../envs/tensorflow.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/prepare_birds.py"
 
@@ -83,6 +71,7 @@ rule extract_birds_features:
         code=script_code("extract_birds_features.py"),
         weights=BIRDS_WEIGHTS["kind"],
         spatial=BIRDS_SPATIAL,
+        backend=config["training"]["backend"],
         seed=config["seed"],
         mixed_precision=config["training"]["mixed_precision"],
     log:
@@ -94,7 +83,7 @@ rule extract_birds_features:
         mem_mb=lambda wc, attempt: (6000 + 3 * birds_image_mb()) * attempt,
         runtime=120,
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/extract_birds_features.py"
 
@@ -109,6 +98,7 @@ rule train_birds_head:
     params:
         code=script_code("train_birds_head.py"),
         settings=birds_settings,
+        backend=config["training"]["backend"],
         seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
@@ -124,7 +114,7 @@ rule train_birds_head:
             BIRDS_EXPERIMENTS[wc.birds_head]["settings"], 0.5
         ),
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/train_birds_head.py"
 
@@ -142,6 +132,7 @@ rule finetune_birds:
         code=script_code("finetune_birds.py"),
         settings=birds_settings,
         weights=BIRDS_WEIGHTS["kind"],
+        backend=config["training"]["backend"],
         seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
@@ -158,7 +149,7 @@ rule finetune_birds:
             BIRDS_EXPERIMENTS[wc.birds_finetune]["settings"], 15
         ),
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/finetune_birds.py"
 
@@ -175,6 +166,7 @@ rule evaluate_birds:
         code=script_code("evaluate_birds.py"),
         settings=birds_settings,
         kind=lambda wc: BIRDS_EXPERIMENTS[wc.birds_experiment]["kind"],
+        backend=config["training"]["backend"],
         seed=replicate_seed,
     log:
         f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.log",
@@ -185,7 +177,7 @@ rule evaluate_birds:
         mem_mb=lambda wc, attempt: (6000 + birds_image_mb()) * attempt,
         runtime=30,
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/evaluate_birds.py"
 
@@ -221,6 +213,6 @@ rule plot_birds_curves:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/plot_curves.py"

@@ -2,34 +2,6 @@
 # cumulative improvements, one training job per variant.
 
 
-localrules:
-    download_archive,
-
-
-rule download_archive:
-    """Fetch an archive of the `datasets` catalogue; verified by md5 before it lands."""
-    output:
-        f"{RESULTS}/downloads/{{filename}}",
-    params:
-        code=script_code("download.py"),
-        urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
-        md5=lambda wc: DOWNLOAD_FILES[wc.filename].get("md5"),
-        sha256=lambda wc: DOWNLOAD_FILES[wc.filename].get("sha256"),
-    log:
-        f"{LOGS}/download/{{filename}}.log",
-    benchmark:
-        f"{BENCHMARKS}/download/{{filename}}.tsv"
-    retries: 1
-    threads: 1
-    resources:
-        mem_mb=512,
-        runtime=60,
-    conda:
-        "../envs/report.yaml"
-    script:
-        "../scripts/download.py"
-
-
 rule synthetic_cifar:
     """A learnable stand-in archive in the canonical layout (tests, offline demo)."""
     output:
@@ -49,7 +21,7 @@ rule synthetic_cifar:
         mem_mb=2000,
         runtime=20,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/synthetic_cifar.py"
 
@@ -57,14 +29,14 @@ rule synthetic_cifar:
 rule prepare_cifar:
     """Check and read the archive, keep the first classes, split off validation."""
     input:
-        cifar_archive,
+        **archive_paths(CIFAR_ARCHIVES),
     output:
         arrays=f"{RESULTS}/cifar/data.npz",
         split=f"{RESULTS}/cifar/split.json",
     params:
         code=script_code("prepare_cifar.py"),
         dataset=config["cifar"]["dataset"],
-        md5=CIFAR_ARCHIVE["md5"],
+        checksums=archive_checksums(CIFAR_ARCHIVES),
         num_classes=config["cifar"]["num_classes"],
         validation_fraction=config["cifar"]["validation_fraction"],
         max_train_per_class=config["cifar"].get("max_train_per_class"),
@@ -78,7 +50,7 @@ rule prepare_cifar:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../envs/tensorflow.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/prepare_cifar.py"
 
@@ -93,6 +65,7 @@ rule train_cifar:
     params:
         code=script_code("train_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
+        backend=config["training"]["backend"],
         seed=replicate_seed,
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
@@ -106,7 +79,7 @@ rule train_cifar:
         mem_mb=tf_mem_mb(6000),
         runtime=lambda wc: training_runtime(CIFAR_VARIANTS[wc.variant]["settings"], 1.5),
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/train_cifar.py"
 
@@ -122,6 +95,7 @@ rule evaluate_cifar:
     params:
         code=script_code("evaluate_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
+        backend=config["training"]["backend"],
         seed=replicate_seed,
     log:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/evaluate.log",
@@ -132,7 +106,7 @@ rule evaluate_cifar:
         mem_mb=4000,
         runtime=20,
     conda:
-        "../envs/tensorflow.yaml"
+        KERAS_ENV
     script:
         "../scripts/evaluate_cifar.py"
 
@@ -165,6 +139,6 @@ rule plot_cifar_curves:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/plot_curves.py"

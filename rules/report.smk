@@ -21,7 +21,7 @@ localrules:
 REPORT = f"{RESULTS}/report"
 REPORT_PARTS = report_parts(config, EXPERIMENTS)
 REPORTED = run_parts(config, EXPERIMENTS)
-REPORTED_PARTS_RE = "|".join(map(re.escape, REPORTED)) or "no-part"
+REPORTED_PARTS_RE = alternatives(REPORTED)
 try:
     check_references(config["report"]["references"])
 except ValueError as exc:
@@ -82,7 +82,7 @@ rule report_accuracy:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_accuracy_figure.py"
 
@@ -119,7 +119,7 @@ rule report_curves:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_curves_figure.py"
 
@@ -154,7 +154,7 @@ rule report_confusion:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_confusion_figure.py"
 
@@ -189,7 +189,7 @@ rule report_per_class:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_per_class_figure.py"
 
@@ -237,7 +237,7 @@ rule report:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_render.py"
 
@@ -261,6 +261,6 @@ rule report_pdf:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../envs/report.yaml"
+        "../envs/base.yaml"
     script:
         "../scripts/report_pdf.py"

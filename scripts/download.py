@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.archives import download
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]) as log:
     p = snakemake.params

@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.birds import evaluate
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
@@ -16,6 +16,7 @@ with logged(snakemake.log[0]):
         threads=snakemake.threads,
         seed=p.seed,
         replicate=int(snakemake.wildcards.rep),
+        training={"backend": p.backend},
         metrics_out=snakemake.output.metrics,
         batch_size=snakemake.config["birds"]["inference_batch_size"],
     )

@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import evaluate_variant
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     evaluate_variant(
@@ -14,5 +14,6 @@ with logged(snakemake.log[0]):
         threads=snakemake.threads,
         seed=snakemake.params.seed,
         replicate=int(snakemake.wildcards.rep),
+        training={"backend": snakemake.params.backend},
         metrics_out=snakemake.output.metrics,
     )

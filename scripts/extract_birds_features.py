@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.birds import extract_features
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
@@ -15,6 +15,7 @@ with logged(snakemake.log[0]):
         # From the config, not params: a speed setting must not rerun the extraction.
         batch_size=snakemake.config["birds"]["inference_batch_size"],
         mixed_precision=p.mixed_precision,
+        backend=p.backend,
         pooled_out=snakemake.output.pooled,
         spatial_out=snakemake.output.get("spatial"),
     )

@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import learning_curve_figure
-from convstudy.runtime import logged
+from convstudy.logs import logged
 from convstudy.io import read_history
 
 with logged(snakemake.log[0]):

@@ -1,12 +1,12 @@
 """Rule prepare_birds: verify the archives, decode and resize every image, split."""
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
-from convstudy.experiments.birds import prepare
-from convstudy.runtime import logged
+from convstudy.data.birds import prepare_birds
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    prepare(
+    prepare_birds(
         {role: snakemake.input[role] for role in p.checksums},
         dataset=p.dataset,
         checksums=p.checksums,

@@ -1,15 +1,15 @@
 """Rule prepare_cifar: check the archive, keep the first classes, split, store arrays."""
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
-from convstudy.experiments.cifar import prepare
-from convstudy.runtime import logged
+from convstudy.data.cifar import prepare_cifar
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    prepare(
-        snakemake.input[0],
+    prepare_cifar(
+        snakemake.input.archive,
         dataset=p.dataset,
-        md5=p.md5,
+        checksums=p.checksums["archive"],
         num_classes=p.num_classes,
         validation_fraction=p.validation_fraction,
         seed=p.seed,

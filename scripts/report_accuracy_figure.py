@@ -3,7 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import accuracy_chart
 from convstudy.report.results import load_metrics, measure
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params

@@ -3,7 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import curves_grid
 from convstudy.io import read_history
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params

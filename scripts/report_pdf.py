@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.report.pdf import build_pdf
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
     build_pdf(snakemake.input.tex, snakemake.output[0], snakemake.params.latexmk)

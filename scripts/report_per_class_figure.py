@@ -3,7 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import per_class_figure
 from convstudy.report.results import best_experiment, by_experiment, load_metrics, mean_per_class
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]) as log:
     runs = by_experiment(load_metrics(snakemake.input.metrics))

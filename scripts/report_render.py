@@ -3,7 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.report.pdf import pdf_instructions, pdf_wanted
 from convstudy.report.render import render_report
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]) as log:
     p = snakemake.params

@@ -4,7 +4,7 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from pathlib import Path
 
 from convstudy.data.synthetic_birds import write_synthetic_birds
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]) as log:
     p = snakemake.params

@@ -2,7 +2,7 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.synthetic import write_synthetic_cifar
-from convstudy.runtime import logged
+from convstudy.logs import logged
 
 with logged(snakemake.log[0]) as log:
     counts = write_synthetic_cifar(

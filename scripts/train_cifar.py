@@ -2,7 +2,8 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import train_variant
-from convstudy.runtime import logged, training_options
+from convstudy.logs import logged
+from convstudy.runtime import training_options
 
 with logged(snakemake.log[0]):
     p = snakemake.params

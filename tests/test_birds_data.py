@@ -6,14 +6,15 @@ import gzip
 import io
 import tarfile
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convstudy.data.archives import ArchiveError, md5sum
 from convstudy.data.birds import BadImageError, load_birds, read_lists
+from convstudy.data.birds import prepare_birds as prepare
 from convstudy.data.synthetic_birds import GREY_EVERY, class_dirs, write_synthetic_birds
-from convstudy.experiments.birds import prepare
 
 LAYOUTS = ("cub200", "cub200_2011")
 
@@ -141,7 +142,7 @@ def test_truncated_archive_and_missing_images(tmp_path):
     info = write_synthetic_birds(tmp_path, "cub200", num_classes=2, train_per_class=3,
                                  test_per_class=1)
     images = info["archives"]["images"]
-    raw = open(images, "rb").read()
+    raw = Path(images).read_bytes()
     cut = tmp_path / "cut.tgz"
     cut.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ArchiveError, match="truncated"):

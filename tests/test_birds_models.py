@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from convstudy import config as config_mod
 from convstudy.config import load_config, load_schema
+from convstudy.data.birds import prepare_birds
 from convstudy.data.synthetic_birds import write_synthetic_birds
 from convstudy.experiments import birds as exp
 from convstudy.io import HISTORY_FIELDS, load_arrays, read_history, save_arrays
@@ -73,7 +75,7 @@ def _config(**birds):
 
 def test_experiments_resolve_in_report_order_with_kinds():
     config = load_config()
-    experiments = exp.birds_experiments(config, SCHEMA)
+    experiments = config_mod.birds_experiments(config, SCHEMA)
     names = list(experiments)
     heads = list(config["birds"]["heads"])
     assert names[: len(heads)] == heads
@@ -82,7 +84,7 @@ def test_experiments_resolve_in_report_order_with_kinds():
     for info in experiments.values():
         assert {"settings", "base", "lineage", "description", "kind"} <= set(info)
         assert "description" not in info["settings"] and "base" not in info["settings"]
-    assert exp.needs_spatial(experiments) == any(
+    assert config_mod.needs_spatial(experiments) == any(
         experiments[h]["settings"]["features"] == "spatial" for h in heads
     )
 
@@ -100,28 +102,33 @@ def test_experiments_resolve_in_report_order_with_kinds():
 )
 def test_bad_birds_configs_are_named(birds, message):
     with pytest.raises(ConfigError, match=message):
-        exp.birds_experiments(_config(**birds), SCHEMA)
+        config_mod.birds_experiments(_config(**birds), SCHEMA)
 
 
 def test_archive_sources():
     config = load_config()
-    down = exp.birds_archives(config)
+    down = config_mod.archive_sources(config, "birds")
     assert set(down) == {"images", "lists"}
     assert down["images"]["sha256"] and down["images"]["urls"][0].endswith("/images.tgz")
-    local = exp.birds_archives(_config(
+    local = config_mod.archive_sources(_config(
         dataset="cub200_2011", source="local", local_archives={"archive": "/x/CUB.tgz"}
-    ))
+    ), "birds")
     assert local == {"archive": {
         "source": "local", "filename": "CUB_200_2011.tgz", "path": "/x/CUB.tgz", "urls": [],
         "md5": "97eceeb196236b17998738112f37df78", "sha256": None}}
-    own = exp.birds_archives(_config(
+    # The workflow's own files: generated under the results, or downloaded there.
+    assert down["images"]["path"] == "results/downloads/images.tgz"
+    synthetic = config_mod.archive_sources(_config(source="synthetic"), "birds")
+    assert synthetic["lists"]["path"] == "results/birds/synthetic/lists.tgz"
+    assert synthetic["lists"]["md5"] is None and synthetic["lists"]["urls"] == []
+    own = config_mod.archive_sources(_config(
         source="local", local_archives={"images": "i.tgz", "lists": "l.tgz"},
         local_checksums={"images": {"md5": "A" * 32}},
-    ))
+    ), "birds")
     assert own["images"]["md5"] == "a" * 32 and own["images"]["sha256"] is None
     assert own["lists"]["sha256"] == down["lists"]["sha256"]
     with pytest.raises(ConfigError, match="local_archives.lists is not set"):
-        exp.birds_archives(_config(source="local", local_archives={"images": "i.tgz"}))
+        config_mod.archive_sources(_config(source="local", local_archives={"images": "i.tgz"}), "birds")
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +137,7 @@ def cached(tmp_path_factory):
     root = tmp_path_factory.mktemp("features")
     info = write_synthetic_birds(root / "archives", "cub200", num_classes=3,
                                  train_per_class=6, test_per_class=2, seed=1)
-    exp.prepare(
+    prepare_birds(
         info["archives"], dataset="cub200", checksums={}, image_size=32,
         validation_fraction=0.34, seed=0, num_classes=None, on_bad_image="error",
         threads=1, arrays_out=root / "data.npz", split_out=root / "split.json",
@@ -211,16 +218,18 @@ def test_heads_learn_from_cached_features_without_the_backbone(
 def test_crop_flip_is_seeded_and_exact_at_full_size():
     import tensorflow as tf
 
+    from convstudy.pipeline.tfdata import crop_flip_batch
+
     x = tf.random.stateless_uniform((6, 16, 16, 3), seed=[1, 2]) * 255
     seed = tf.constant([3, 4], tf.int64)
-    flipped = exp.crop_flip_batch(x, seed, 1.0, True).numpy()
-    for a, b in zip(flipped, x.numpy()):
+    flipped = crop_flip_batch(x, seed, 1.0, True).numpy()
+    for a, b in zip(flipped, x.numpy(), strict=True):
         assert np.allclose(a, b, atol=1e-3) or np.allclose(a, b[:, ::-1], atol=1e-3)
-    mirrored = [np.allclose(a, b[:, ::-1], atol=1e-3) for a, b in zip(flipped, x.numpy())]
+    mirrored = [np.allclose(a, b[:, ::-1], atol=1e-3) for a, b in zip(flipped, x.numpy(), strict=True)]
     assert any(mirrored) and not all(mirrored)
-    crops = exp.crop_flip_batch(x, seed, 0.5, True).numpy()
-    np.testing.assert_array_equal(crops, exp.crop_flip_batch(x, seed, 0.5, True).numpy())
-    assert not np.allclose(crops, exp.crop_flip_batch(x, seed + 1, 0.5, True).numpy())
+    crops = crop_flip_batch(x, seed, 0.5, True).numpy()
+    np.testing.assert_array_equal(crops, crop_flip_batch(x, seed, 0.5, True).numpy())
+    assert not np.allclose(crops, crop_flip_batch(x, seed + 1, 0.5, True).numpy())
     assert crops.shape == x.shape
 
 
@@ -255,8 +264,8 @@ def test_settings_do_not_depend_on_key_order():
     head = reordered["birds"]["heads"]["linear"]
     head["optimizer"] = dict(reversed(list(head["optimizer"].items())))
     reordered["birds"]["heads"]["linear"] = dict(reversed(list(head.items())))
-    a = exp.birds_experiments(config, SCHEMA)
-    b = exp.birds_experiments(reordered, SCHEMA)
+    a = config_mod.birds_experiments(config, SCHEMA)
+    b = config_mod.birds_experiments(reordered, SCHEMA)
     assert list(a) == list(b)
     for name in a:
         assert json.dumps(a[name]["settings"]) == json.dumps(b[name]["settings"])

@@ -1,12 +1,12 @@
-"""Software environments: envs/*.yaml are pinned like requirements.txt, and every rule
-names one that holds what its script imports.
+"""Software environments: envs/*.yaml are pinned like requirements.txt and
+requirements-jax.txt, every rule names one that holds what its script imports, and
+no env holds a package that none of its jobs imports.
 
 Conda channels are unreachable in CI, so the envs are checked as files, not built.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import importlib.metadata
 import json
@@ -21,8 +21,16 @@ import yaml
 from conftest import REPO
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
-#: Tools that run Snakemake or the tests, never inside a rule's env.
-TOOLING = {"snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest"}
+REQUIREMENTS = (REPO / "requirements.txt", REPO / "requirements-jax.txt")
+#: What runs Snakemake (and reads the config while it parses), lints or tests: never
+#: inside a rule's env.
+TOOLING = {
+    "snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest", "ruff", "pyyaml",
+    "jsonschema",
+}
+#: The env of the jobs that run a network, for each Keras backend, and the package
+#: that is that backend.
+BACKEND_ENVS = {"tensorflow": ("tensorflow.yaml", "tensorflow"), "jax": ("jax.yaml", "jax")}
 #: requirements.txt names that an env spells differently (same version).
 ALIASES = {"tensorflow": "tensorflow-cpu"}
 
@@ -33,10 +41,11 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
 workdir = Path(sys.argv[1]).resolve()
+overrides = json.loads(sys.argv[2])
 with SnakemakeApi(OutputSettings()) as api:
     wf = api.workflow(
         resource_settings=ResourceSettings(),
-        config_settings=ConfigSettings(),
+        config_settings=ConfigSettings(config=overrides),
         snakefile=workdir / "Snakefile",
         workdir=workdir,
     )._workflow
@@ -95,11 +104,12 @@ def parse_env(path: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @functools.cache
-def load_rules() -> dict[str, dict]:
-    """Every rule of the workflow as Snakemake parsed it (in a subprocess: parsing
-    changes the working directory and the environment)."""
+def load_rules(backend: str = "tensorflow") -> dict[str, dict]:
+    """Every rule of the workflow as Snakemake parsed it for a Keras backend (in a
+    subprocess: parsing changes the working directory and the environment)."""
+    overrides = {"training": {"backend": backend}}
     proc = subprocess.run(
-        [sys.executable, "-c", RULES_JSON, str(REPO)],
+        [sys.executable, "-c", RULES_JSON, str(REPO), json.dumps(overrides)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -115,12 +125,22 @@ def rules() -> dict[str, dict]:
 
 
 def test_there_are_envs():
-    assert {p.name for p in ENVS} >= {"tensorflow.yaml", "report.yaml"}
+    assert {p.name for p in ENVS} == {"base.yaml", "tensorflow.yaml", "jax.yaml"}
+
+
+def all_pins() -> dict[str, str]:
+    """Every pin of requirements.txt and requirements-jax.txt, which must agree."""
+    pins: dict[str, str] = {}
+    for path in REQUIREMENTS:
+        for name, version in parse_requirements(path).items():
+            assert pins.setdefault(name, version) == version, (
+                f"{path.name}: {name}=={version}, another requirements file has {pins[name]}"
+            )
+    return pins
 
 
 @pytest.mark.parametrize("env_file", ENVS, ids=lambda p: p.name)
 def test_env_pins_agree_with_requirements(env_file):
-    requirements = parse_requirements(REPO / "requirements.txt")
     conda, pip = parse_env(env_file)
     # Python and pip come from conda; everything else from PyPI, as requirements.txt.
     assert set(conda) == {"python", "pip"}, f"{env_file.name}: conda packages {sorted(conda)}"
@@ -128,137 +148,140 @@ def test_env_pins_agree_with_requirements(env_file):
         f"{env_file.name}: python {conda['python']}, but the workflow is tested on "
         f"{sys.version_info.major}.{sys.version_info.minor}"
     )
-    by_env_name = {ALIASES.get(name, name): version for name, version in requirements.items()}
+    by_env_name = {ALIASES.get(name, name): version for name, version in all_pins().items()}
     for name, version in pip.items():
-        assert name in by_env_name, f"{env_file.name}: {name} is not in requirements.txt"
+        assert name in by_env_name, f"{env_file.name}: {name} is not in requirements*.txt"
         assert version == by_env_name[name], (
-            f"{env_file.name}: {name}=={version}, requirements.txt has {by_env_name[name]}"
+            f"{env_file.name}: {name}=={version}, requirements*.txt has {by_env_name[name]}"
         )
 
 
+def test_jax_requirements_have_no_tensorflow():
+    assert not {n for n in parse_requirements(REPO / "requirements-jax.txt") if "tensorflow" in n}
+
+
 def test_every_requirement_is_in_an_env():
-    requirements = parse_requirements(REPO / "requirements.txt")
     in_envs = {name for env in ENVS for name in parse_env(env)[1]}
     missing = {
-        name for name in requirements if name not in TOOLING and ALIASES.get(name, name) not in in_envs
+        name for name in all_pins() if name not in TOOLING and ALIASES.get(name, name) not in in_envs
     }
-    assert not missing, f"in requirements.txt but in no env: {sorted(missing)}"
+    assert not missing, f"in requirements*.txt but in no env: {sorted(missing)}"
 
 
-def test_every_rule_has_an_env_of_envs(rules):
+def _env_of(rule: dict) -> Path:
+    return (Path(rule["file"]).parent / rule["conda"]).resolve()
+
+
+def _script(rule: dict) -> Path:
+    return (Path(rule["file"]).parent / rule["script"]).resolve()
+
+
+@pytest.fixture(scope="module")
+def rules_by_backend() -> dict[str, dict[str, dict]]:
+    return {backend: load_rules(backend) for backend in BACKEND_ENVS}
+
+
+def test_every_rule_has_an_env_of_envs(rules_by_backend):
     used = set()
-    for name, rule in rules.items():
-        if rule["norun"]:  # `all`: no job runs
-            continue
-        assert rule["conda"], f"rule {name} has no conda: directive"
-        env = (Path(rule["file"]).parent / rule["conda"]).resolve()
-        assert env.parent == REPO / "envs" and env.is_file(), f"rule {name}: {rule['conda']}"
-        used.add(env)
+    for backend, rules in rules_by_backend.items():
+        for name, rule in rules.items():
+            if rule["norun"]:  # `all`: no job runs
+                continue
+            assert rule["conda"], f"rule {name} has no conda: directive"
+            env = _env_of(rule)
+            assert env.parent == REPO / "envs" and env.is_file(), f"rule {name}: {rule['conda']}"
+            used.add(env)
+        # The jobs that run a network take the backend's env; no other env has Keras.
+        keras_env = REPO / "envs" / BACKEND_ENVS[backend][0]
+        keras_rules = {n for n, r in rules.items() if not r["norun"] and _env_of(r) == keras_env}
+        assert keras_rules == {
+            "train_cifar", "evaluate_cifar", "extract_birds_features", "train_birds_head",
+            "finetune_birds", "evaluate_birds",
+        }, (backend, keras_rules)
     assert used == {p.resolve() for p in ENVS}, "an env in envs/ is used by no rule"
 
 
-def _module_file(module: str) -> Path | None:
-    """The source of a first-party module (convstudy, or a module of scripts/), else None."""
-    if (REPO / "scripts" / f"{module}.py").is_file():
-        return REPO / "scripts" / f"{module}.py"
-    if module != "convstudy" and not module.startswith("convstudy."):
-        return None
-    base = REPO / "src" / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    raise AssertionError(f"no source for {module}")
+def _dists(top: str, distributions: dict) -> set[str]:
+    return {normalize(d) for d in distributions.get(top, [top])}
 
 
-def _module_level_imports(path: Path, package: str) -> set[str]:
-    """Absolute names imported at module level (not inside functions) in ``path``."""
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-
-    def visit(node):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                continue  # lazy imports: run only when called
-            if isinstance(child, ast.Import):
-                found.update(alias.name for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                if child.level:
-                    parts = package.split(".")
-                    base = ".".join(parts[: len(parts) - child.level + 1])
-                    module = f"{base}.{child.module}" if child.module else base
-                else:
-                    module = child.module
-                found.add(module)
-                # `from pkg import submodule` imports the submodule too.
-                for alias in child.names:
-                    if _is_module(f"{module}.{alias.name}"):
-                        found.add(f"{module}.{alias.name}")
-            else:
-                visit(child)
-
-    visit(tree)
-    return found
+def third_party(names: set[str]) -> set[str]:
+    """Top-level names of the non-stdlib, non-workflow packages among import names."""
+    tops = {n.split(".")[0] for n in names if n}
+    return {t for t in tops if t not in sys.stdlib_module_names and t not in ("convstudy", "_src_path", "__future__")}
 
 
-def _is_module(name: str) -> bool:
-    try:
-        return _module_file(name) is not None
-    except AssertionError:
-        return False
+def import_time_names(script: Path) -> set[str]:
+    """Names that importing ``script`` imports: its module-level imports, then those of
+    every package module they load, transitively (lazy imports in functions excluded:
+    they run only when called)."""
+    from convstudy import codeversion as cv
 
-
-def third_party_imports(script: Path) -> set[str]:
-    """Top-level names of non-stdlib packages that importing ``script`` loads."""
-    seen: set[str] = set()
-    third: set[str] = set()
-    todo = [(script, "")]
+    names = cv.imported_names([cv.parse(script)], "__main__", False, lazy=False)
+    seen, todo = set(), [n for n in names if n.split(".")[0] == "convstudy"]
     while todo:
-        path, package = todo.pop()
-        for name in _module_level_imports(path, package):
-            top = name.split(".")[0]
-            source = _module_file(name)
-            if source is not None:
-                if name not in seen:
-                    seen.add(name)
-                    pkg = name if source.name == "__init__.py" else name.rsplit(".", 1)[0]
-                    todo.append((source, pkg))
-                    # Importing a.b.c runs the __init__ of a and a.b first.
-                    parts = name.split(".")
-                    for i in range(1, len(parts)):
-                        parent = ".".join(parts[:i])
-                        if parent not in seen:
-                            seen.add(parent)
-                            todo.append((_module_file(parent), parent))
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                third.add(top)
-    return third
+        name = todo.pop()
+        for module in cv._parents(name):
+            path = cv.module_file(module)
+            if module in seen or path is None:
+                continue
+            seen.add(module)
+            found = cv.imported_names([cv.parse(path)], module, path.name == "__init__.py", lazy=False)
+            names |= found
+            todo.extend(n for n in found if n.split(".")[0] == "convstudy")
+    return names
 
 
-def test_each_rules_env_holds_what_its_script_imports(rules):
-    """A rule in envs/report.yaml must not need TensorFlow, and so on."""
+def test_each_rules_env_holds_what_its_script_imports(rules_by_backend):
+    """A rule in envs/base.yaml must not need TensorFlow or Keras, and so on."""
     distributions = importlib.metadata.packages_distributions()
     checked = 0
-    for name, rule in rules.items():
-        if not rule["script"]:
-            continue
-        script = (Path(rule["file"]).parent / rule["script"]).resolve()
-        env = (Path(rule["file"]).parent / rule["conda"]).resolve()
+    for rules in rules_by_backend.values():
+        for name, rule in rules.items():
+            if not rule["script"]:
+                continue
+            pinned = set(parse_env(_env_of(rule))[1])
+            for top in third_party(import_time_names(_script(rule))):
+                assert _dists(top, distributions) & pinned, (
+                    f"rule {name}: {_script(rule).name} imports {top}, which "
+                    f"{_env_of(rule).name} does not list"
+                )
+            checked += 1
+    assert checked >= 10
+
+
+def test_no_env_holds_what_none_of_its_jobs_imports(rules_by_backend):
+    """Each pinned package is imported somewhere in the code its jobs can run (lazy
+    imports included), and a backend's env holds that backend."""
+    from convstudy.codeversion import reach_imports, script_reach
+
+    distributions = importlib.metadata.packages_distributions()
+    used: dict[Path, set[str]] = {}
+    for rules in rules_by_backend.values():
+        for rule in rules.values():
+            if rule["script"]:
+                tops = third_party(reach_imports(script_reach(_script(rule))))
+                used.setdefault(_env_of(rule), set()).update(
+                    d for top in tops for d in _dists(top, distributions)
+                )
+    for env in ENVS:
         pinned = set(parse_env(env)[1])
-        for top in third_party_imports(script):
-            dists = {normalize(d) for d in distributions.get(top, [top])}
-            assert dists & pinned, (
-                f"rule {name}: {script.name} imports {top} (from {sorted(dists)}), "
-                f"which {env.name} does not list"
-            )
-        checked += 1
-    assert checked >= 5
+        # jaxlib is what jax runs on: pinned with it, never imported by name.
+        unused = pinned - used[env.resolve()] - {"jaxlib"}
+        assert not unused, f"{env.name}: no job of this env imports {sorted(unused)}"
+    for env_name, backend_package in BACKEND_ENVS.values():
+        pinned = parse_env(REPO / "envs" / env_name)[1]
+        assert ALIASES.get(backend_package, backend_package) in pinned, (env_name, backend_package)
 
 
 def test_import_scan_sees_lazy_and_eager_imports(tmp_path):
     """The scan above finds module-level imports through convstudy, and only those."""
     script = tmp_path / "script.py"
     script.write_text("from convstudy.figures import learning_curve_figure\n")
-    assert "matplotlib" in third_party_imports(script)
-    assert "tensorflow" not in third_party_imports(script)
-    script.write_text("from convstudy.pipeline import train_dataset\n")
-    assert "tensorflow" in third_party_imports(script)
+    assert "matplotlib" in third_party(import_time_names(script))
+    assert "tensorflow" not in third_party(import_time_names(script))
+    script.write_text("from convstudy.pipeline.tfdata import train_dataset\n")
+    assert "tensorflow" in third_party(import_time_names(script))
+    # A lazy import (TensorFlow inside runtime's functions) needs no env at import time.
+    script.write_text("from convstudy.runtime import configure\n")
+    assert "tensorflow" not in third_party(import_time_names(script))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 from conftest import REPO, snakemake
-from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 PROFILES = REPO / "profiles"
 SLURM_PROFILES = ("slurm", "slurm-gpu")

@@ -59,7 +59,7 @@ def test_deeper_variant_follows_the_study(variants):
 
 def test_dropout_and_batchnorm_variants(variants):
     model = build_cnn(variants["dropout"]["settings"]["architecture"], (32, 32, 3), 25)
-    rates = {l.name: l.rate for l in model.layers if isinstance(l, keras.layers.Dropout)}
+    rates = {layer.name: layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
     assert rates == {"block1_dropout": 0.2, "block2_dropout": 0.5}
     bn = build_cnn(variants["batchnorm"]["settings"]["architecture"], (32, 32, 3), 25)
     names = [layer.name for layer in bn.layers]
@@ -67,7 +67,7 @@ def test_dropout_and_batchnorm_variants(variants):
     for layer in ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "dense1", "dense2"):
         assert names.index(f"{layer}_bn") < names.index(f"{layer}_relu")
     assert "logits_bn" not in names
-    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in bn.layers) == 6
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in bn.layers) == 6
 
 
 @pytest.mark.parametrize("name", ["basenet", "deeper", "dropout", "batchnorm", "resnet"])

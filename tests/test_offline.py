@@ -118,7 +118,7 @@ def test_imagenet_weights_are_downloaded_by_the_workflow_not_by_jobs(done, rando
     }
     (done / "config" / "imagenet.yaml").write_text(yaml.safe_dump(override))
     record = done.parent / "jobs"
-    target = f"{RESULTS}/birds/finetune_top/metrics.json"
+    target = f"{RESULTS}/birds/finetune_top/rep0/metrics.json"
     args = ("--cores", "2", "--configfile", "config/demo.yaml", "config/imagenet.yaml")
     snakemake(done, target, *args, env=harness_env(record))
 

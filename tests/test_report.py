@@ -222,7 +222,7 @@ def write_bird_results(results: Path, seed: int = 0, replicates: int = BIRD_REPL
     names = bird_names()
     labels = np.repeat(np.arange(len(names)), 3)
     written = {}
-    for quality, (name, info) in zip((0.3, 0.5, 0.7), BIRD_EXPERIMENTS.items()):
+    for quality, (name, info) in zip((0.3, 0.5, 0.7), BIRD_EXPERIMENTS.items(), strict=True):
         written[name] = []
         for rep in range(replicates):
             logits = rng.normal(size=(len(labels), len(names)))
@@ -471,7 +471,7 @@ def test_birds_best_and_worst_classes_of_best_model(birds_report):
         shown_worst = [(r["Worst classes"], float(r["Test accuracy"])) for r in rows_worst]
         assert [n for n, _ in shown_best] == [n for n, _ in ranked[:10]]
         assert [n for n, _ in shown_worst] == [n for n, _ in ranked[-10:]]
-        for (_, shown), (_, true) in zip(shown_best + shown_worst, ranked[:10] + ranked[-10:]):
+        for (_, shown), (_, true) in zip(shown_best + shown_worst, ranked[:10] + ranked[-10:], strict=True):
             assert abs(shown - true) <= 0.5e-4 + 1e-9
     # The name with LaTeX specials is among the best and reaches the .tex escaped.
     assert any(name.endswith(BIRD_SPECIAL) for name, _ in ranked[:10])
@@ -631,8 +631,7 @@ def demo_config(demo_run: Path) -> dict:
 
 def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, list[dict]]:
     """Metrics JSONs of one part of the demo run by experiment (report order), replicate 0 first."""
-    from convstudy.config import cifar_variants, load_schema
-    from convstudy.experiments.birds import birds_experiments
+    from convstudy.config import birds_experiments, cifar_variants, load_schema
 
     config = demo_config(demo_run)
     names = cifar_variants(config) if part == "cifar" else birds_experiments(config, load_schema())

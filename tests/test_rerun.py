@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 from conftest import REPO, snakemake
-from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,7 @@ REPORT_CIFAR = {
 
 def birds_plots() -> set[tuple[str, str]]:
     """The birds part's curve plots (the shared plot script draws them too)."""
-    from convstudy.config import load_config, load_schema
-    from convstudy.experiments.birds import birds_experiments
+    from convstudy.config import birds_experiments, load_config, load_schema
 
     config = load_config(overrides=DEMO)
     return {
@@ -155,8 +154,7 @@ REPORT_ALL = {
 
 
 def _birds_replicate_jobs(k: int) -> set[tuple[str, str]]:
-    from convstudy.config import load_config, load_schema
-    from convstudy.experiments.birds import birds_experiments
+    from convstudy.config import birds_experiments, load_config, load_schema
 
     experiments = birds_experiments(load_config(overrides=DEMO), load_schema())
     jobs = set()
@@ -205,9 +203,9 @@ def test_edit_of_a_shared_function_plans_every_job_that_uses_it(done):
     """eval_dataset feeds validation and test data to every part's training and
     evaluation: an edit of its body plans all of them (birds included, whose hand-kept
     digests once missed it), and neither data preparation nor feature extraction."""
-    pipeline = done / "src" / "convstudy" / "pipeline.py"
+    pipeline = done / "src" / "convstudy" / "pipeline" / "tfdata.py"
     source = pipeline.read_text()
-    old = "    ds = ds.prefetch(tf.data.AUTOTUNE)\n    return ds.with_options(options) if options is not None else ds\n\n\ndef featurewise"
+    old = "    ds = ds.prefetch(tf.data.AUTOTUNE)\n    return ds.with_options(options) if options is not None else ds\n\n\nclass TrainData"
     assert source.count(old) == 1
     pipeline.write_text(source.replace(old, old.replace("prefetch(tf.data.AUTOTUNE)", "prefetch(2)")))
     # Everything but making and preparing the data and extracting the features.

@@ -11,7 +11,7 @@ from convstudy.config import cifar_variants, load_config  # noqa: E402
 from convstudy.evaluate import classification_metrics, history_summary  # noqa: E402
 from convstudy.io import read_history, write_history  # noqa: E402
 from convstudy.models.cnn import build_cnn  # noqa: E402
-from convstudy.pipeline import eval_dataset, train_dataset  # noqa: E402
+from convstudy.pipeline.tfdata import eval_dataset, train_dataset  # noqa: E402
 from convstudy.training import (  # noqa: E402
     Checkpointer,
     compile_model,
@@ -94,7 +94,7 @@ def test_same_seed_same_model_and_history():
     x, y = _tiny_problem()
     m1, h1 = _train(x, y, 3)
     m2, h2 = _train(x, y, 3)
-    for a, b in zip(m1.get_weights(), m2.get_weights()):
+    for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert [r["loss"] for r in h1] == [r["loss"] for r in h2]
     assert h1[-1]["accuracy"] > 0.6  # the toy task is learned
@@ -109,7 +109,7 @@ def test_resumed_training_ends_where_uninterrupted_training_ends(tmp_path):
     resumed, h_resumed = _train(x, y, 3, resume_dir=tmp_path / "resume")
     assert [r["epoch"] for r in h_resumed] == [1, 2, 3]
     assert [r["val_loss"] for r in h_resumed] == [r["val_loss"] for r in h_straight]
-    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+    for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

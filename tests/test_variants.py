@@ -140,15 +140,17 @@ def test_schema_fills_defaults():
 
 
 def test_local_source_needs_a_path(config):
-    from convstudy.config import cifar_archive_source
+    from convstudy.config import archive_sources
 
     config["cifar"]["source"] = "local"
     with pytest.raises(ConfigError, match="cifar.local_archive is not set"):
-        cifar_archive_source(config)
+        archive_sources(config, "cifar")
     config["cifar"]["local_archive"] = "/data/cifar-100-python.tar.gz"
-    assert cifar_archive_source(config)["md5"] == "eb9058c3a382ffc7106e4002c42a8d85"
+    archive = archive_sources(config, "cifar")["archive"]
+    assert archive["md5"] == "eb9058c3a382ffc7106e4002c42a8d85"
+    assert archive["path"] == "/data/cifar-100-python.tar.gz"
     config["cifar"]["local_md5"] = "A" * 32
-    assert cifar_archive_source(config)["md5"] == "a" * 32
+    assert archive_sources(config, "cifar")["archive"]["md5"] == "a" * 32
 
 
 def test_the_demo_config_is_valid():

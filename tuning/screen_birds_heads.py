@@ -24,9 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from convstudy.config import load_config, load_schema  # noqa: E402
+from convstudy.config import (  # noqa: E402
+    birds_experiments,  # noqa: E402
+    load_config,
+    load_schema,
+)
 from convstudy.data.splits import stratified_split  # noqa: E402
-from convstudy.experiments.birds import birds_experiments  # noqa: E402
 from convstudy.io import load_arrays  # noqa: E402
 from convstudy.models.resnet import build_head  # noqa: E402
 from convstudy.training import make_optimizer  # noqa: E402

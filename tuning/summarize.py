@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Validation table of a tuning run: one row per experiment, from its history and metrics.
+"""Validation table of a tuning run: one row per experiment and replicate, from its
+history and metrics.
 
 Recipes are chosen on validation figures only; test accuracy is printed only with
 --show-test (for the record, after the choice).
@@ -19,12 +20,12 @@ def main():
     parser.add_argument("--show-test", action="store_true")
     args = parser.parse_args()
     rows = []
-    for history in sorted(args.part_dir.glob("*/history.csv")):
+    for history in sorted(args.part_dir.glob("*/rep*/history.csv")):
         with open(history) as fh:
             epochs = list(csv.DictReader(fh))
         val = [float(r["val_accuracy"]) for r in epochs]
         row = {
-            "experiment": history.parent.name,
+            "experiment": f"{history.parent.parent.name}/{history.parent.name}",
             "epochs": len(epochs),
             "final_val": val[-1],
             "best_val": max(val),
@@ -38,7 +39,7 @@ def main():
             row["test"] = json.loads(metrics.read_text())["test"]["accuracy"]
         rows.append(row)
     if not rows:
-        sys.exit(f"no */history.csv under {args.part_dir}")
+        sys.exit(f"no */rep*/history.csv under {args.part_dir}")
     rows.sort(key=lambda r: -r["last5_val"])
     keys = list(rows[0])
     print(" | ".join(keys))

@@ -47,25 +47,33 @@ def module_file(module: str, package: Path = PACKAGE) -> Path | None:
     return None
 
 
-def _imported_names(nodes: Iterable[ast.AST], module: str, is_package: bool) -> set[str]:
-    """Absolute names that the imports among ``nodes`` (walked) can load."""
+def imported_names(
+    nodes: Iterable[ast.AST], module: str, is_package: bool, lazy: bool = True
+) -> set[str]:
+    """Absolute names that the imports among ``nodes`` can load: every import
+    (``lazy``), or only those that run when the module is imported (not inside
+    functions)."""
     names = set()
-    for root in nodes:
-        for node in ast.walk(root):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    # Relative to the module's package (a package's __init__ is its own).
-                    anchor = module.split(".")
-                    anchor = anchor if is_package else anchor[:-1]
-                    anchor = anchor[: len(anchor) - (node.level - 1)]
-                    base = ".".join(anchor + ([node.module] if node.module else []))
-                else:
-                    base = node.module or ""
-                names.add(base)
-                # `from pkg import name`: name may be a submodule.
-                names.update(f"{base}.{alias.name}" for alias in node.names)
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        if not lazy and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                # Relative to the module's package (a package's __init__ is its own).
+                anchor = module.split(".")
+                anchor = anchor if is_package else anchor[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            # `from pkg import name`: name may be a submodule.
+            names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -75,14 +83,14 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parsed(path: Path, stamp: tuple[int, int]) -> ast.Module:
     # Every rule reaches many of the same modules: each file is parsed once
     # (``stamp`` renews the entry when the file changes).
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def _tree(path: Path) -> ast.Module:
+def parse(path: Path) -> ast.Module:
     stat = path.stat()
     return _parsed(path, (stat.st_mtime_ns, stat.st_size))
 
@@ -122,10 +130,10 @@ def _entry_parts(module: str, names: Iterable[str], package: Path) -> tuple[list
     """(statements in the digest, import names they reach) of the named definitions of
     an entry module; its top-level statements other than definitions always count."""
     path = module_file(module, package)
-    tree = _tree(path)
+    tree = parse(path)
     top = [node for node in tree.body if not isinstance(node, _DEFS)]
     parts = top + _used_definitions(tree, names)
-    return parts, _imported_names(parts, module, path.name == "__init__.py")
+    return parts, imported_names(parts, module, path.name == "__init__.py")
 
 
 def _whole_modules(names: Iterable[str], package: Path) -> list[str]:
@@ -138,7 +146,7 @@ def _whole_modules(names: Iterable[str], package: Path) -> list[str]:
         if module in seen or path is None:
             continue
         seen.add(module)
-        imported = _imported_names([_tree(path)], module, path.name == "__init__.py")
+        imported = imported_names([parse(path)], module, path.name == "__init__.py")
         todo.extend(p for name in imported for p in _parents(name))
     return sorted(seen)
 
@@ -147,7 +155,7 @@ def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
     """The package code that a job running ``script`` can reach."""
     entries: dict[str, set[str]] = {}
     whole: set[str] = set()
-    for node in ast.walk(_tree(Path(script).resolve())):
+    for node in ast.walk(parse(Path(script).resolve())):
         if isinstance(node, ast.Import):
             whole.update(a.name for a in node.names if a.name.split(".")[0] == package.name)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package.name:
@@ -168,6 +176,17 @@ def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
     return Reach(parts, modules)
 
 
+def reach_imports(reach: Reach, package: Path = PACKAGE) -> set[str]:
+    """Every name imported anywhere in the code of ``reach`` (third-party included)."""
+    names = set()
+    for module, entry_names in reach.entries.items():
+        names |= _entry_parts(module, entry_names, package)[1]
+    for module in reach.modules:
+        path = module_file(module, package)
+        names |= imported_names([parse(path)], module, path.name == "__init__.py")
+    return names
+
+
 def reach_digest(reach: Reach, package: Path = PACKAGE) -> str:
     """Short digest of the syntax trees of the code in ``reach``."""
     digest = hashlib.sha256()
@@ -176,7 +195,7 @@ def reach_digest(reach: Reach, package: Path = PACKAGE) -> str:
         for node in parts:
             digest.update(f"{module}:{ast.dump(node)}\n".encode())
     for module in reach.modules:
-        digest.update(f"{module}:{ast.dump(_tree(module_file(module, package)))}\n".encode())
+        digest.update(f"{module}:{ast.dump(parse(module_file(module, package)))}\n".encode())
     return digest.hexdigest()[:16]
 
 

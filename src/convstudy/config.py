@@ -1,9 +1,12 @@
-"""Loading, validating and resolving the workflow configuration.
+"""The workflow configuration: validated, and resolved into what the Snakefile plans.
 
-The Snakefile validates with Snakemake's own ``validate``; tests and benchmarks
-use :func:`load_config`, which applies the same schema with the same defaults.
-Everything that can be checked without data is checked here, so a bad config
-stops the workflow before the first job.
+Everything that can be checked without data is checked here, while the Snakefile
+is parsed, so a bad config stops the workflow before the first download or job:
+the schema (one short line naming the key), class counts against the dataset, the
+experiments of each part (variants resolved through their bases, architectures and
+heads that fit), where every archive and the weights come from. Tests and
+benchmarks use :func:`load_config`, which applies the same schema with the same
+defaults as the Snakefile.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .data.birds import DATASET_ARCHIVES as BIRDS_ARCHIVES
+from .models.heads import check_head
 from .models.spec import check_cnn_architecture
-from .variants import ConfigError, resolve_variants, select
+from .models.weights import WeightsError, check_resnet50_weights
+from .variants import ConfigError, resolve_variants, select, sorted_keys
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -134,6 +140,9 @@ def load_config(
     return validate_config(config, load_schema(schema_path))
 
 
+# ------------------------------------------------------------------ experiments
+
+
 def cifar_variants(config: Mapping, schema: Mapping | None = None) -> dict[str, dict[str, Any]]:
     """Resolve ``cifar.variants`` and check each architecture fits the images."""
     schema = schema if schema is not None else load_schema()
@@ -155,26 +164,156 @@ def cifar_variants(config: Mapping, schema: Mapping | None = None) -> dict[str, 
     return resolved
 
 
-def cifar_archive_source(config: Mapping) -> dict[str, Any]:
-    """Where the CIFAR archive comes from: ``{"source", "filename", "path", "md5", "urls"}``."""
-    cifar = config["cifar"]
-    entry = config["datasets"][cifar["dataset"]]
-    source = cifar["source"]
-    if source == "local":
-        if not cifar.get("local_archive"):
-            raise ConfigError("cifar.source is 'local' but cifar.local_archive is not set")
-        return {
+def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[str, dict[str, Any]]:
+    """Heads then fine-tuning variants, resolved: ``{name: {settings, base, lineage,
+    description, kind}}`` in report order. Raises ConfigError on anything that
+    cannot work (unknown head, name used twice, head that does not fit)."""
+    schema = schema if schema is not None else load_schema()
+    birds = config["birds"]
+    defs = schema["$defs"]
+    heads = resolve_variants(
+        birds["heads"], defs["birds_head"], defs=defs, where="birds.heads"
+    )
+    finetunes = resolve_variants(
+        birds.get("finetune") or {}, defs["birds_finetune"], defs=defs, where="birds.finetune"
+    )
+    both = sorted(set(heads) & set(finetunes))
+    if both:
+        raise ConfigError(
+            f"birds: {', '.join(both)} named both a head and a fine-tuning variant "
+            "(experiment names share results/birds/)"
+        )
+    reserved = {"features", "synthetic"} & (set(heads) | set(finetunes))
+    if reserved:
+        raise ConfigError(f"birds: {', '.join(sorted(reserved))} is a reserved name")
+    for name, info in heads.items():
+        try:
+            check_head(info["settings"], birds["image_size"], birds.get("num_classes"))
+        except ValueError as exc:
+            raise ConfigError(f"birds.heads.{name}: {exc}") from None
+    for name, info in finetunes.items():
+        head = info["settings"]["head"]
+        if head not in heads:
+            raise ConfigError(
+                f"birds.finetune.{name}: head '{head}' is not a head (known: {', '.join(heads)})"
+            )
+    only = birds.get("only")
+    heads = select(heads, None if only is None else [n for n in only if n in heads], "birds.only")
+    finetunes = select(
+        finetunes, None if only is None else [n for n in only if n in finetunes], "birds.only"
+    )
+    if only is not None:
+        unknown = [n for n in only if n not in heads and n not in finetunes]
+        if unknown:
+            raise ConfigError(f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant")
+        for name, info in finetunes.items():
+            if info["settings"]["head"] not in heads:
+                raise ConfigError(
+                    f"birds.only: {name} starts from the head {info['settings']['head']}: "
+                    "select it too"
+                )
+    out = {n: {**info, "kind": "head"} for n, info in heads.items()}
+    out.update({n: {**info, "kind": "finetune"} for n, info in finetunes.items()})
+    for info in out.values():
+        info["settings"] = sorted_keys(info["settings"])
+    return out
+
+
+def needs_spatial(experiments: Mapping[str, Mapping]) -> bool:
+    """Whether some head trains on the spatial maps (else only pooled features are cached)."""
+    return any(
+        e["kind"] == "head" and e["settings"]["features"] == "spatial"
+        for e in experiments.values()
+    )
+
+
+# ------------------------------------------------------------------ inputs
+
+#: Archives of each dataset by role, as keys of the ``datasets`` catalogue.
+DATASET_ARCHIVES = {"cifar100": {"archive": "cifar100"}, "cifar10": {"archive": "cifar10"}, **BIRDS_ARCHIVES}
+#: The catalogue entry of the weights behind ``birds.weights: imagenet``.
+IMAGENET_WEIGHTS = "resnet50_imagenet"
+
+
+def _local_settings(config: Mapping, part: str) -> tuple[dict, dict, str]:
+    """(paths by role, checksums by role, setting name) of a part's local archives.
+
+    CIFAR has one archive (``local_archive``, ``local_md5``); the birds datasets one
+    or two by role (``local_archives``, ``local_checksums``).
+    """
+    section = config[part]
+    if part == "cifar":
+        md5 = section.get("local_md5")
+        return {"archive": section.get("local_archive")}, ({"archive": {"md5": md5}} if md5 else {}), "cifar.local_archive"
+    return section.get("local_archives") or {}, section.get("local_checksums") or {}, "birds.local_archives"
+
+
+def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
+    """Where each archive of a part's dataset comes from, by role:
+    ``{role: {"source", "filename", "path", "md5", "sha256", "urls"}}``.
+
+    ``path`` is the file the workflow reads: the user's (``local``), the one the
+    workflow writes (``synthetic``) or downloads (``download``) under ``results_dir``.
+    Checksums are those to verify: the catalogue's, the user's own for a local
+    archive, none for the workflow's own synthetic archives.
+    """
+    section = config[part]
+    dataset, source = section["dataset"], section["source"]
+    results = config["results_dir"].rstrip("/")
+    local, own_sums, setting = _local_settings(config, part)
+    roles = DATASET_ARCHIVES[dataset]
+    out = {}
+    for role, key in roles.items():
+        if key not in config["datasets"]:
+            raise ConfigError(f"datasets.{key}: missing catalogue entry for {dataset} {role}")
+        entry = config["datasets"][key]
+        filename = entry["filename"]
+        sums = {"md5": entry.get("md5"), "sha256": entry.get("sha256")}
+        urls: list[str] = []
+        if source == "local":
+            if not local.get(role):
+                where = setting if part == "cifar" else f"{setting}.{role}"
+                needs = "" if part == "cifar" else f" ({dataset} needs: {', '.join(roles)})"
+                raise ConfigError(f"{part}.source is 'local' but {where} is not set{needs}")
+            path = local[role]
+            if own_sums.get(role):
+                sums = {"md5": own_sums[role].get("md5"), "sha256": own_sums[role].get("sha256")}
+        elif source == "synthetic":
+            path = f"{results}/{part}/synthetic/{filename}"
+            sums = {"md5": None, "sha256": None}
+        else:
+            path = f"{results}/downloads/{filename}"
+            urls = list(entry["urls"])
+        out[role] = {
             "source": source,
-            "filename": entry["filename"],
-            "path": cifar["local_archive"],
-            "md5": (cifar.get("local_md5") or entry["md5"]).lower(),
-            "urls": [],
+            "filename": filename,
+            "path": path,
+            "md5": sums["md5"].lower() if sums["md5"] else None,
+            "sha256": sums["sha256"].lower() if sums["sha256"] else None,
+            "urls": urls,
         }
-    return {
-        "source": source,
-        "filename": entry["filename"],
-        "path": None,
-        # A synthetic archive is made by the workflow itself: nothing to check it against.
-        "md5": entry["md5"].lower() if source == "download" else None,
-        "urls": list(entry["urls"]) if source == "download" else [],
-    }
+    return out
+
+
+def birds_weights(config: Mapping) -> dict[str, Any]:
+    """Where the ResNet50 weights come from: ``{"kind", "path"}``.
+
+    ``imagenet``: the catalogue's file, downloaded by the workflow into
+    ``downloads/`` (``path`` is that file); a path: the user's file, checked now;
+    ``none``: random weights (``path`` None).
+    """
+    weights = config["birds"]["weights"]
+    if weights in (None, "none"):
+        return {"kind": "none", "path": None}
+    if weights == "imagenet":
+        if IMAGENET_WEIGHTS not in config["datasets"]:
+            raise ConfigError(
+                f"datasets.{IMAGENET_WEIGHTS}: missing catalogue entry for birds.weights: imagenet"
+            )
+        filename = config["datasets"][IMAGENET_WEIGHTS]["filename"]
+        return {"kind": "imagenet", "path": f"{config['results_dir'].rstrip('/')}/downloads/{filename}"}
+    try:
+        check_resnet50_weights(weights, "birds.weights")
+    except WeightsError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"kind": "file", "path": weights}

@@ -36,7 +36,7 @@ def classification_metrics(
         "examples": int(n),
         "per_class_accuracy": {
             name: (None if np.isnan(acc) else float(acc))
-            for name, acc in zip(class_names, per_class)
+            for name, acc in zip(class_names, per_class, strict=True)
         },
         "confusion_matrix": confusion.tolist(),
     }

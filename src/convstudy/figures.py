@@ -155,7 +155,7 @@ def accuracy_chart(
     many = any(i.n > 1 for i in intervals)
     ax.bar(x, [i.mean for i in intervals], color=colours, width=0.65, zorder=3,
            alpha=0.55 if many else 1.0)
-    for xi, e, interval in zip(x, experiments, intervals):
+    for xi, e, interval in zip(x, experiments, intervals, strict=True):
         top = interval.mean
         if interval.n > 1:
             ax.scatter(xi + _offsets(interval.n), e["values"], s=12, color="black", zorder=5, lw=0)
@@ -210,7 +210,7 @@ def confusion_figure(
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     if k <= 30:
-        for i, j in zip(*np.nonzero(matrix)):
+        for i, j in zip(*np.nonzero(matrix), strict=True):
             ax.text(
                 j,
                 i,
@@ -253,7 +253,7 @@ def per_class_figure(
         ax.barh(y, values, color=colour, zorder=3)
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
-        for yi, value in zip(y, values):
+        for yi, value in zip(y, values, strict=True):
             ax.text(min(value + 0.01, 0.9), yi, f"{value:.2f}", va="center", fontsize=7)
         ax.set_xlim(0, 1)
         ax.set_xlabel("test accuracy")

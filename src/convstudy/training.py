@@ -96,30 +96,39 @@ def current_learning_rate(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(lr))
 
 
-def reseed_layers(model: keras.Model, seed: int, epoch: int) -> None:
-    """Put every random layer (dropout, ...) at a state fixed by (seed, epoch, layer).
+def seed_states(model: keras.Model) -> list:
+    """The state variables of the model's random layers' seed generators (dropout...),
+    in a fixed order (Keras tracks them with the non-trainable variables)."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
-    Their generators are not part of the weights; resetting them each epoch
+
+def reseed_layers(model: keras.Model, seed: int, epoch: int) -> None:
+    """Put every seed generator at a state fixed by (seed, epoch, its position).
+
+    Their states are not part of the saved weights; setting them each epoch
     makes a resumed epoch draw the same dropout masks as an uninterrupted one.
     """
-    for i, layer in enumerate(model._flatten_layers(include_self=False)):
-        for generator in getattr(layer, "_seed_generators", []):
-            generator.state.assign(
-                np.array([(seed * 7919 + i) % (2**31), epoch * 1_000_003], dtype="uint32")
-            )
+    for i, state in enumerate(seed_states(model)):
+        state.assign(np.array([(seed * 7919 + i) % (2**31), epoch * 1_000_003], dtype="uint32"))
 
 
 def fingerprint(settings: Mapping, seed: int, *arrays: np.ndarray) -> str:
-    """Identity of a training run: its settings, seed and training data."""
+    """Identity of a training run: its settings, seed, Keras backend and training data."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(str(seed).encode())
+    digest.update(f"{seed}:{keras.config.backend()}".encode())
     for a in arrays:
         digest.update(np.ascontiguousarray(a).tobytes())
     return digest.hexdigest()[:16]
 
 
 class Checkpointer:
-    """Per-epoch resume state in ``directory``: weights, optimizer variables, history."""
+    """Per-epoch resume state in ``directory``: Keras' weights file of the model and
+    its optimizer, and a record of the run (its fingerprint, the epoch, the history)
+    that Keras' own ``BackupAndRestore`` does not keep.
+
+    Each epoch's weights go to a file of their own, named in ``state.json`` only once
+    written, so a kill at any moment leaves a record and weights that agree.
+    """
 
     def __init__(self, directory: str | Path | None, run_id: str):
         self.directory = Path(directory) if directory else None
@@ -129,47 +138,34 @@ class Checkpointer:
     def _state(self) -> Path:
         return self.directory / "state.json"
 
-    @property
-    def _arrays(self) -> Path:
-        return self.directory / "state.npz"
-
     def load(self, model: keras.Model) -> tuple[int, list[dict]]:
         """Restore the last finished epoch; ``(0, [])`` when there is nothing to resume."""
-        if self.directory is None or not self._state.exists() or not self._arrays.exists():
+        if self.directory is None or not self._state.exists():
             return 0, []
         state = read_json(self._state)
-        if state.get("run_id") != self.run_id:
+        weights = self.directory / state.get("weights", "")
+        if state.get("run_id") != self.run_id or not weights.is_file():
             log.info("resume state in %s belongs to another run: starting afresh", self.directory)
             return 0, []
-        with np.load(self._arrays) as npz:
-            weights = [npz[f"w{i}"] for i in range(state["n_weights"])]
-            opt_values = [npz[f"o{i}"] for i in range(state["n_optimizer"])]
-        model.set_weights(weights)
+        # The optimizer's variables exist only once it is built; unbuilt, Keras would
+        # skip restoring them.
         model.optimizer.build(model.trainable_variables)
-        for var, value in zip(model.optimizer.variables, opt_values, strict=True):
-            var.assign(value)
+        model.load_weights(weights)
         log.info("resuming after epoch %d from %s", state["epoch"], self.directory)
         return state["epoch"], state["history"]
 
     def save(self, model: keras.Model, epoch: int, history: list[dict]) -> None:
         if self.directory is None:
             return
-        weights = model.get_weights()
-        opt_values = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
-        arrays = {f"w{i}": w for i, w in enumerate(weights)}
-        arrays.update({f"o{i}": v for i, v in enumerate(opt_values)})
-        with atomic_path(self._arrays, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
+        name = f"epoch-{epoch}.weights.h5"
+        with atomic_path(self.directory / name, suffix=".weights.h5") as tmp:
+            model.save_weights(tmp)
         write_json(
-            self._state,
-            {
-                "run_id": self.run_id,
-                "epoch": epoch,
-                "n_weights": len(weights),
-                "n_optimizer": len(opt_values),
-                "history": history,
-            },
+            self._state, {"run_id": self.run_id, "epoch": epoch, "weights": name, "history": history}
         )
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink()
 
     def clear(self) -> None:
         if self.directory is not None and self.directory.exists():

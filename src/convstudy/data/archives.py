@@ -14,7 +14,7 @@ import tarfile
 import time
 import urllib.request
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..io import atomic_path
@@ -71,6 +71,16 @@ def verify_checksums(path: str | Path, md5: str | None = None, sha256: str | Non
                 "checksum in the config)"
             )
     return actual
+
+
+def check_archive(path: str | Path, checksums: Mapping[str, str | None], what: str = "") -> str:
+    """Verify an archive against whichever of ``md5``/``sha256`` ``checksums`` gives
+    (None: not checked), log what was verified, return its md5 for the record."""
+    md5 = verify_checksums(path, checksums.get("md5"), checksums.get("sha256"))
+    checked = [k for k in ("md5", "sha256") if checksums.get(k)]
+    log.info("%s%s: md5 %s%s", path, f" ({what})" if what else "", md5,
+             f" ({', '.join(checked)} verified)" if checked else "")
+    return md5
 
 
 def _fetch(url: str, dest: Path, timeout: float) -> None:

@@ -20,6 +20,7 @@ image is decoded, so each image goes straight to its part.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,15 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import save_arrays, write_json
 from .archives import (
     UNREADABLE,
     ArchiveError,
+    check_archive,
     member_name,
     open_stream,
     read_members,
     unreadable,
 )
-from .splits import split_table, stratified_split
+from .splits import format_split_table, split_table, stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -390,3 +393,57 @@ def load_birds(
 
 def birds_table(data: Mapping) -> dict[str, dict[str, int]]:
     return split_table(data["class_names"], {p: data[f"y_{p}"] for p in PARTS})
+
+
+def prepare_birds(
+    archives: Mapping[str, str | Path],
+    *,
+    dataset: str,
+    checksums: Mapping[str, Mapping],
+    image_size: int,
+    validation_fraction: float,
+    seed: int,
+    num_classes: int | None,
+    on_bad_image: str,
+    threads: int,
+    arrays_out: str | Path,
+    split_out: str | Path,
+) -> dict:
+    """Verify the archives, decode and resize every image, split, store uint8 arrays."""
+    digests = {
+        role: check_archive(path, checksums.get(role) or {}, role) for role, path in archives.items()
+    }
+    began = time.perf_counter()
+    data, skipped = load_birds(
+        dataset,
+        archives,
+        image_size=image_size,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        num_classes=num_classes,
+        on_bad_image=on_bad_image,
+        threads=threads,
+    )
+    seconds = time.perf_counter() - began
+    if skipped:
+        log.warning("%d undecodable image(s) skipped (on_bad_image: skip)", len(skipped))
+    table = birds_table(data)
+    log.info("images per class and split:\n%s", format_split_table(table))
+    log.info("decoded and resized %d images in %.1fs", table["total"]["train"]
+             + table["total"]["val"] + table["total"]["test"], seconds)
+    save_arrays(arrays_out, data)
+    write_json(
+        split_out,
+        {
+            "dataset": dataset,
+            "archive_md5": digests,
+            "image_size": image_size,
+            "num_classes": len(data["class_names"]),
+            "validation_fraction": validation_fraction,
+            "seed": seed,
+            "skipped_images": skipped,
+            "class_names": data["class_names"],
+            "per_class": table,
+        },
+    )
+    return table

@@ -7,14 +7,19 @@ The archives hold Python-2 pickles with bytes keys; each image row is 3072 bytes
 from __future__ import annotations
 
 import io
+import logging
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError, read_members
-from .splits import cap_per_class, split_table, stratified_split
+from ..io import save_arrays, write_json
+from .archives import ArchiveError, check_archive, read_members
+from .splits import cap_per_class, format_split_table, split_table, stratified_split
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,41 @@ def subset_table(subset: dict) -> dict[str, dict[str, int]]:
         subset["class_names"],
         {p: subset[f"y_{p}"] for p in ("train", "val", "test")},
     )
+
+
+def prepare_cifar(
+    archive: str | Path,
+    *,
+    dataset: str,
+    checksums: Mapping[str, str | None],
+    num_classes: int,
+    validation_fraction: float,
+    seed: int,
+    max_train_per_class: int | None,
+    arrays_out: str | Path,
+    split_out: str | Path,
+) -> dict:
+    """Check and read the archive, keep the first classes, split, store uint8 arrays.
+
+    ``checksums``: the ``md5`` and ``sha256`` to verify (None: not checked).
+    """
+    actual_md5 = check_archive(archive, checksums)
+    data = read_cifar(archive, dataset)
+    subset = make_subset(data, num_classes, validation_fraction, seed, max_train_per_class)
+    table = subset_table(subset)
+    log.info("images per class and split:\n%s", format_split_table(table))
+    save_arrays(arrays_out, subset)
+    write_json(
+        split_out,
+        {
+            "dataset": dataset,
+            "archive_md5": actual_md5,
+            "num_classes": num_classes,
+            "validation_fraction": validation_fraction,
+            "seed": seed,
+            "image_shape": list(subset["x_train"].shape[1:]),
+            "class_names": subset["class_names"],
+            "per_class": table,
+        },
+    )
+    return table

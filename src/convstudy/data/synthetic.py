@@ -13,6 +13,7 @@ import gzip
 import io
 import pickle
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +21,9 @@ import numpy as np
 from ..io import atomic_path
 from .cifar import LAYOUTS
 
-CIFAR100_FINE = (
-    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
-    "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch "
-    "crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo "
-    "keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse "
-    "mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy "
-    "porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper "
-    "snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television "
-    "tiger tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm"
-).split()
-CIFAR100_COARSE = (
-    "aquatic_mammals fish flowers food_containers fruit_and_vegetables "
-    "household_electrical_devices household_furniture insects large_carnivores "
-    "large_man-made_outdoor_things large_natural_outdoor_scenes "
-    "large_omnivores_and_herbivores medium_mammals non-insect_invertebrates people reptiles "
-    "small_mammals trees vehicles_1 vehicles_2"
-).split()
-CIFAR10_NAMES = (
-    "airplane automobile bird cat deer dog frog horse ship truck"
-).split()
+CIFAR100_FINE = ["apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm"]
+CIFAR100_COARSE = ["aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables", "household_electrical_devices", "household_furniture", "insects", "large_carnivores", "large_man-made_outdoor_things", "large_natural_outdoor_scenes", "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people", "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2"]
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 SHAPES = ("square", "disc", "ring", "bar", "cross")
 
@@ -89,13 +73,27 @@ def _balanced_labels(num_classes: int, per_class: int, rng: np.random.Generator)
     return rng.permutation(np.repeat(np.arange(num_classes), per_class))
 
 
-def _add_pickle(tar: tarfile.TarFile, name: str, obj) -> None:
-    buf = pickle.dumps(obj, protocol=2)
-    info = tarfile.TarInfo(name)
-    info.size = len(buf)
-    info.mtime = 0
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(buf))
+def pickled(obj) -> bytes:
+    """A member's bytes as the real archives store them: a protocol-2 pickle."""
+    return pickle.dumps(obj, protocol=2)
+
+
+def write_tar_gz(path: str | Path, members: Iterable[tuple[str, bytes]], suffix: str) -> None:
+    """A gzipped tar of ``(name, bytes)`` members, written atomically. Fixed
+    timestamps and no file name in the gzip header: the same members give the same
+    bytes (and md5)."""
+    with (
+        atomic_path(path, suffix=suffix) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
 
 
 def _cifar_rows(images: np.ndarray) -> np.ndarray:
@@ -128,62 +126,52 @@ def write_synthetic_cifar(
     def filenames(prefix, count):
         return [f"{prefix}_s_{i:06d}.png".encode() for i in range(count)]
 
-    with atomic_path(path, suffix=".tar.gz") as tmp:
-        # A fixed gzip timestamp and no file name make the archive (and its md5) reproducible.
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                if dataset == "cifar100":
-                    for member, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-                        _add_pickle(
-                            tar,
-                            f"{layout.top}/{member}",
-                            {
-                                b"filenames": filenames(member, len(y)),
-                                b"batch_label": f"{member}ing batch 1 of 1".encode(),
-                                b"fine_labels": y.tolist(),
-                                b"coarse_labels": (y % len(CIFAR100_COARSE)).tolist(),
-                                b"data": x,
-                            },
-                        )
-                    _add_pickle(
-                        tar,
-                        f"{layout.top}/meta",
-                        {
-                            b"fine_label_names": [s.encode() for s in CIFAR100_FINE],
-                            b"coarse_label_names": [s.encode() for s in CIFAR100_COARSE],
-                        },
-                    )
-                else:
-                    parts = np.array_split(np.arange(len(y_train)), len(layout.train))
-                    for b, idx in enumerate(parts, start=1):
-                        _add_pickle(
-                            tar,
-                            f"{layout.top}/data_batch_{b}",
-                            {
-                                b"batch_label": f"training batch {b} of 5".encode(),
-                                b"labels": y_train[idx].tolist(),
-                                b"data": x_train[idx],
-                                b"filenames": filenames(f"train{b}", len(idx)),
-                            },
-                        )
-                    _add_pickle(
-                        tar,
-                        f"{layout.top}/test_batch",
-                        {
-                            b"batch_label": b"testing batch 1 of 1",
-                            b"labels": y_test.tolist(),
-                            b"data": x_test,
-                            b"filenames": filenames("test", len(y_test)),
-                        },
-                    )
-                    _add_pickle(
-                        tar,
-                        f"{layout.top}/batches.meta",
-                        {
-                            b"num_cases_per_batch": int(np.ceil(len(y_train) / 5)),
-                            b"label_names": [s.encode() for s in CIFAR10_NAMES],
-                            b"num_vis": 3072,
-                        },
-                    )
+    def cifar100_members():
+        for member, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+            yield f"{layout.top}/{member}", pickled(
+                {
+                    b"filenames": filenames(member, len(y)),
+                    b"batch_label": f"{member}ing batch 1 of 1".encode(),
+                    b"fine_labels": y.tolist(),
+                    b"coarse_labels": (y % len(CIFAR100_COARSE)).tolist(),
+                    b"data": x,
+                }
+            )
+        yield f"{layout.top}/meta", pickled(
+            {
+                b"fine_label_names": [s.encode() for s in CIFAR100_FINE],
+                b"coarse_label_names": [s.encode() for s in CIFAR100_COARSE],
+            }
+        )
+
+    def cifar10_members():
+        parts = np.array_split(np.arange(len(y_train)), len(layout.train))
+        for b, idx in enumerate(parts, start=1):
+            yield f"{layout.top}/data_batch_{b}", pickled(
+                {
+                    b"batch_label": f"training batch {b} of 5".encode(),
+                    b"labels": y_train[idx].tolist(),
+                    b"data": x_train[idx],
+                    b"filenames": filenames(f"train{b}", len(idx)),
+                }
+            )
+        yield f"{layout.top}/test_batch", pickled(
+            {
+                b"batch_label": b"testing batch 1 of 1",
+                b"labels": y_test.tolist(),
+                b"data": x_test,
+                b"filenames": filenames("test", len(y_test)),
+            }
+        )
+        yield f"{layout.top}/batches.meta", pickled(
+            {
+                b"num_cases_per_batch": int(np.ceil(len(y_train) / 5)),
+                b"label_names": [s.encode() for s in CIFAR10_NAMES],
+                b"num_vis": 3072,
+            }
+        )
+
+    members = cifar100_members() if dataset == "cifar100" else cifar10_members()
+    write_tar_gz(path, members, ".tar.gz")
     return {"train": int(len(y_train)), "test": int(len(y_test)), "classes": n}
 

@@ -9,24 +9,15 @@ Read by exactly the code that reads the real archives.
 
 from __future__ import annotations
 
-import gzip
 import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
-from .synthetic import synthetic_image
+from .synthetic import synthetic_image, write_tar_gz
 
 #: The first CUB-200 classes (their real folder names); more are numbered.
-CUB_CLASSES = (
-    "Black_footed_Albatross Laysan_Albatross Sooty_Albatross Groove_billed_Ani "
-    "Crested_Auklet Least_Auklet Parakeet_Auklet Rhinoceros_Auklet Brewer_Blackbird "
-    "Red_winged_Blackbird Rusty_Blackbird Yellow_headed_Blackbird Bobolink Indigo_Bunting "
-    "Lazuli_Bunting Painted_Bunting Cardinal Spotted_Catbird Gray_Catbird "
-    "Yellow_breasted_Chat"
-).split()
+CUB_CLASSES = ["Black_footed_Albatross", "Laysan_Albatross", "Sooty_Albatross", "Groove_billed_Ani", "Crested_Auklet", "Least_Auklet", "Parakeet_Auklet", "Rhinoceros_Auklet", "Brewer_Blackbird", "Red_winged_Blackbird", "Rusty_Blackbird", "Yellow_headed_Blackbird", "Bobolink", "Indigo_Bunting", "Lazuli_Bunting", "Painted_Bunting", "Cardinal", "Spotted_Catbird", "Gray_Catbird", "Yellow_breasted_Chat"]
 
 #: Every how many images one is written as greyscale.
 GREY_EVERY = 7
@@ -75,23 +66,6 @@ def _images(num_classes: int, train_per_class: int, test_per_class: int, seed: i
     return dirs, out
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _write_tgz(path: str | Path, members: list[tuple[str, bytes]]) -> None:
-    with atomic_path(path, suffix=".tgz") as tmp:
-        # Fixed timestamps: the same settings give the same bytes (and md5).
-        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                for name, data in members:
-                    _add(tar, name, data)
-
-
 def _corrupt(data: bytes) -> bytes:
     # A truncated JPEG: what an interrupted copy leaves behind.
     return data[: len(data) // 3]
@@ -123,16 +97,18 @@ def write_synthetic_birds(
     test = [rel for _, rel, is_train, _ in images if not is_train]
     if dataset == "cub200":
         paths = {"images": out_dir / "images.tgz", "lists": out_dir / "lists.tgz"}
-        _write_tgz(paths["images"], [(f"images/{rel}", data[rel]) for _, rel, _, _ in images])
+        images_members = [(f"images/{rel}", data[rel]) for _, rel, _, _ in images]
+        write_tar_gz(paths["images"], images_members, ".tgz")
         lists = {
             "classes": dirs,
             "files": [rel for _, rel, _, _ in images],
             "train": train,
             "test": test,
         }
-        _write_tgz(
+        write_tar_gz(
             paths["lists"],
             [(f"lists/{k}.txt", ("\n".join(v) + "\n").encode()) for k, v in lists.items()],
+            ".tgz",
         )
     elif dataset == "cub200_2011":
         top = "CUB_200_2011"
@@ -140,14 +116,14 @@ def write_synthetic_birds(
         ids = range(1, len(images) + 1)
         tables = {
             "classes": [f"{c + 1} {d}" for c, d in enumerate(dirs)],
-            "images": [f"{i} {rel}" for i, (_, rel, _, _) in zip(ids, images)],
-            "image_class_labels": [f"{i} {c + 1}" for i, (c, _, _, _) in zip(ids, images)],
-            "train_test_split": [f"{i} {int(t)}" for i, (_, _, t, _) in zip(ids, images)],
+            "images": [f"{i} {rel}" for i, (_, rel, _, _) in zip(ids, images, strict=True)],
+            "image_class_labels": [f"{i} {c + 1}" for i, (c, _, _, _) in zip(ids, images, strict=True)],
+            "train_test_split": [f"{i} {int(t)}" for i, (_, _, t, _) in zip(ids, images, strict=True)],
         }
         members = [(f"{top}/images/{rel}", data[rel]) for _, rel, _, _ in images]
         # Tables after the images: the reader must not depend on member order.
         members += [(f"{top}/{k}.txt", ("\n".join(v) + "\n").encode()) for k, v in tables.items()]
-        _write_tgz(paths["archive"], members)
+        write_tar_gz(paths["archive"], members, ".tgz")
     else:
         raise ValueError(f"unknown birds dataset {dataset!r}")
     return {

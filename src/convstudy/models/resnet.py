@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from . import trainable_parameters
 from .heads import CAFFE_MEAN_BGR, STAGES
 from .weights import check_resnet50_weights
 
@@ -120,7 +121,7 @@ def set_trainable_stages(backbone: keras.Model, unfreeze: str) -> int:
             layer, layers.BatchNormalization
         )
         layer.trainable = trainable
-    return sum(int(w.shape.num_elements() or 0) for w in backbone.trainable_weights)
+    return trainable_parameters(backbone)
 
 
 def build_finetune_model(

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 #: Confidence of every interval in the report.
 CONFIDENCE = 0.95
@@ -48,6 +47,9 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
     mean = float(x.mean())
     if len(x) == 1:
         return Interval(1, mean, None, None, None)
+    # SciPy takes a second to import: only the jobs that draw intervals pay for it.
+    from scipy import stats
+
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, df=len(x) - 1)) * std / math.sqrt(len(x))
     return Interval(len(x), mean, std, mean - half, mean + half)

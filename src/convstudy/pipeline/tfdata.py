@@ -1,4 +1,4 @@
-"""tf.data input pipelines with augmentation inside the graph.
+"""tf.data input pipelines with augmentation inside the graph (TensorFlow backend).
 
 Every random choice is a stateless function of (seed, epoch, batch), so an epoch
 sees the same order and the same augmented images whether training ran straight
@@ -15,13 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-NO_AUGMENT = {
-    "horizontal_flip": False,
-    "translate": 0.0,
-    "rotation": 0.0,
-    "zoom": 0.0,
-    "fill_mode": "nearest",
-}
+from . import CROP_SEED_OFFSET, EPOCH_STRIDE, NO_AUGMENT, crops
 
 
 def _uniform(shape, seed, low, high):
@@ -88,8 +82,48 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: Mapping) -> tf.Te
     )
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)
+def crop_flip_batch(images, seed, min_crop: float, flip: bool):
+    """Random square crops (side in [min_crop, 1] of the image) resized back, and
+    random horizontal flips, for a float batch [B, H, W, C]; stateless in ``seed``.
+
+    One ``crop_and_resize`` call: a box whose x coordinates are swapped is a
+    mirrored crop.
+    """
+    if min_crop >= 1.0 and not flip:
+        return images
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
+
+    def uniform(s, low, high):
+        return tf.random.stateless_uniform([batch], seed=s, minval=low, maxval=high)
+
+    side = uniform(seeds[0], min_crop, 1.0) if min_crop < 1.0 else tf.ones([batch])
+    y0 = uniform(seeds[1], 0.0, 1.0) * (1.0 - side)
+    x0 = uniform(seeds[2], 0.0, 1.0) * (1.0 - side)
+    x1 = x0 + side
+    if flip:
+        mirror = uniform(seeds[3], 0.0, 1.0) < 0.5
+        x0, x1 = tf.where(mirror, x1, x0), tf.where(mirror, x0, x1)
+    boxes = tf.stack([y0, x0, y0 + side, x1], axis=1)
+    height, width = images.shape[1], images.shape[2]
+    return tf.image.crop_and_resize(images, boxes, tf.range(batch), (height, width))
+
+
+def _augment(images, seed: int, epoch, index, augment: Mapping):
+    """One batch's augmentation: crops (fine-tuning) or projective transforms."""
+    step = tf.cast(epoch, tf.int64) * EPOCH_STRIDE + index
+    if crops(augment):
+        batch_seed = tf.stack([tf.constant(seed + CROP_SEED_OFFSET, tf.int64), step])
+        return crop_flip_batch(images, batch_seed, augment["min_crop"], augment["horizontal_flip"])
+    return augment_batch(images, tf.stack([tf.constant(seed, tf.int64), step]), augment)
+
+
+def options(threads: int) -> tf.data.Options:
+    """tf.data options whose thread pool matches the job's ``threads:``."""
+    opts = tf.data.Options()
+    opts.threading.private_threadpool_size = max(1, int(threads))
+    opts.deterministic = True
+    return opts
 
 
 def train_dataset(
@@ -104,7 +138,8 @@ def train_dataset(
 ) -> tf.data.Dataset:
     """One epoch of shuffled, augmented, one-hot batches; a pure function of (seed, epoch).
 
-    The last batch is partial, as with Keras' own ``fit`` on arrays.
+    The last batch is partial, as with Keras' own ``fit`` on arrays. ``x`` may be a
+    tensor already (converted once for every epoch).
     """
     n = len(x)
     images = tf.convert_to_tensor(x)
@@ -117,8 +152,7 @@ def train_dataset(
     def make_batch(index, start):
         idx = order[start : start + batch_size]
         batch_x = tf.cast(tf.gather(images, idx), tf.float32)
-        batch_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) * 1_000_003 + index])
-        batch_x = augment_batch(batch_x, batch_seed, augment)
+        batch_x = _augment(batch_x, seed, epoch, index, augment)
         batch_y = tf.one_hot(tf.gather(labels, idx), num_classes)
         return batch_x, batch_y
 
@@ -150,16 +184,18 @@ def eval_dataset(
     return ds.with_options(options) if options is not None else ds
 
 
-def featurewise_stats(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and variance of images scaled to [0, 1] (ImageDataGenerator's
-    ``featurewise_center`` + ``featurewise_std_normalization``), in float64."""
-    total = np.zeros(x.shape[-1])
-    total_sq = np.zeros(x.shape[-1])
-    count = 0
-    for start in range(0, len(x), chunk):
-        part = x[start : start + chunk].astype(np.float64) / 255.0
-        total += part.sum(axis=(0, 1, 2))
-        total_sq += (part**2).sum(axis=(0, 1, 2))
-        count += part.shape[0] * part.shape[1] * part.shape[2]
-    mean = total / count
-    return mean, total_sq / count - mean**2
+class TrainData:
+    """The training split as one tensor for all epochs; ``epoch(e)`` is that epoch's
+    dataset (converting the array every epoch would copy it every epoch)."""
+
+    def __init__(self, x, y, num_classes, batch_size, augment, seed, threads):
+        self.images = tf.convert_to_tensor(x)
+        self.labels = np.asarray(y)
+        self.args = (num_classes, batch_size, dict(augment), seed)
+        self.options = options(threads)
+
+    def epoch(self, epoch: int) -> tf.data.Dataset:
+        num_classes, batch_size, augment, seed = self.args
+        return train_dataset(
+            self.images, self.labels, num_classes, batch_size, augment, seed, epoch, self.options
+        )

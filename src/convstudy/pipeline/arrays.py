@@ -1,7 +1,6 @@
-"""Backend-neutral input pipeline in plain NumPy (no TensorFlow, no Keras).
+"""Backend-neutral input pipeline in plain NumPy (no TensorFlow).
 
-The counterpart of :mod:`convstudy.pipeline` for Keras backends without
-TensorFlow (JAX). The guarantees are the same: every random choice is a pure
+The counterpart of :mod:`.tfdata` for Keras backends without TensorFlow (JAX). The guarantees are the same: every random choice is a pure
 function of (seed, epoch, batch), so a resumed run sees the same epoch as an
 uninterrupted one, and augmentation works on whole batches with array
 operations, never a Python call per image or per pixel.
@@ -14,31 +13,21 @@ border conventions. Drawing parameters (:func:`draw_transforms`,
 :func:`draw_boxes`) is kept apart from applying them so that tests can feed the
 same parameters to both implementations.
 
-``featurewise_stats`` (NumPy already) stays in :mod:`convstudy.pipeline` and is
-not repeated here.
+Keras is imported only to hand batches to ``fit`` (:func:`as_keras_dataset`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-# Same defaults as pipeline.NO_AUGMENT (that module imports TensorFlow).
-NO_AUGMENT = {
-    "horizontal_flip": False,
-    "translate": 0.0,
-    "rotation": 0.0,
-    "zoom": 0.0,
-    "fill_mode": "nearest",
-}
+from . import CROP_SEED_OFFSET, EPOCH_STRIDE, NO_AUGMENT, crops
 
 FILL_MODES = ("NEAREST", "REFLECT", "CONSTANT")
 INTERPOLATIONS = ("NEAREST", "BILINEAR")
-
-# Multiplier of the epoch in a batch's seed, as in pipeline.train_dataset.
-EPOCH_STRIDE = 1_000_003
 
 BatchTransform = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 
@@ -434,3 +423,52 @@ def eval_batches(
     """Batches in order, no augmentation (validation, test, feature extraction);
     x alone when ``y`` is None."""
     return ArrayBatches(x, y, num_classes, batch_size)
+
+
+def as_keras_dataset(batches: ArrayBatches):
+    """``batches`` as a ``keras.utils.PyDataset``, which ``fit`` and ``predict`` take
+    on every backend (no workers: batches are made in order, in this process)."""
+    return _keras_batches()(batches)
+
+
+@functools.cache
+def _keras_batches():
+    import keras
+
+    class KerasBatches(keras.utils.PyDataset):
+        def __init__(self, batches: ArrayBatches):
+            super().__init__()
+            self.batches = batches
+
+        def __len__(self) -> int:
+            return len(self.batches)
+
+        def __getitem__(self, index: int):
+            return self.batches[index]
+
+    return KerasBatches
+
+
+class TrainData:
+    """The training split; ``epoch(e)`` is that epoch's batches for ``fit``."""
+
+    def __init__(self, x, y, num_classes, batch_size, augment, seed, threads):
+        self.x, self.y = x, y
+        self.num_classes, self.batch_size, self.seed = num_classes, batch_size, seed
+        self.transform = None
+        self.augment = dict(augment)
+        if crops(augment):
+            min_crop, flip = augment["min_crop"], augment["horizontal_flip"]
+
+            def crop(batch_x, batch_seed):
+                return crop_flip_batch(batch_x, [batch_seed[0] + CROP_SEED_OFFSET, batch_seed[1]], min_crop, flip)
+
+            self.transform, self.augment = crop, {}
+
+    def epoch(self, epoch: int):
+        return as_keras_dataset(
+            train_batches(
+                self.x, self.y, self.num_classes, self.batch_size, self.augment, self.seed, epoch,
+                transform=self.transform,
+            )
+        )

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convstudy.numpy_pipeline import (
-    EPOCH_STRIDE,
+from convstudy.pipeline import EPOCH_STRIDE
+from convstudy.pipeline.arrays import (
     affine_transform,
     augment_batch,
     crop_and_resize,
@@ -30,7 +30,7 @@ def _images(n=16, size=8, seed=0):
 
 
 def _epoch(batches):
-    xs, ys = zip(*batches)
+    xs, ys = zip(*batches, strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -116,9 +116,9 @@ def test_eval_batches_keep_order():
 def test_flip_mirrors_left_right_or_leaves_alone():
     x = _images(32).astype(np.float32)
     out = augment_batch(x, [1, 2], FLIP)
-    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x)]
-    same = [np.array_equal(o, xi) for o, xi in zip(out, x)]
-    assert all(f or s for f, s in zip(flipped, same))
+    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x, strict=True)]
+    same = [np.array_equal(o, xi) for o, xi in zip(out, x, strict=True)]
+    assert all(f or s for f, s in zip(flipped, same, strict=True))
     assert 4 < sum(flipped) < 28  # about half
 
 
@@ -272,9 +272,9 @@ def test_boxes_are_squares_in_the_image_and_mirror_about_half():
 def test_crop_flip_without_crops_mirrors_or_leaves_alone():
     x = _images(32, 10).astype(np.float32)
     out = crop_flip_batch(x, [3, 4], 1.0, True)
-    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x)]
-    same = [np.array_equal(o, xi) for o, xi in zip(out, x)]
-    assert all(f or s for f, s in zip(flipped, same)) and 4 < sum(flipped) < 28
+    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x, strict=True)]
+    same = [np.array_equal(o, xi) for o, xi in zip(out, x, strict=True)]
+    assert all(f or s for f, s in zip(flipped, same, strict=True)) and 4 < sum(flipped) < 28
     crops = crop_flip_batch(x, [3, 4], 0.5, True)
     assert crops.shape == x.shape and np.array_equal(crops, crop_flip_batch(x, [3, 4], 0.5, True))
     assert crops.min() >= 0 and crops.max() <= 255 and not np.array_equal(crops, out)

@@ -1,4 +1,5 @@
-"""tf.data pipeline: deterministic per (seed, epoch), correct augmentation geometry."""
+"""tf.data pipeline (TensorFlow backend): deterministic per (seed, epoch), correct
+augmentation geometry."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
-from convstudy.pipeline import (  # noqa: E402
+from convstudy.pipeline import featurewise_stats  # noqa: E402
+from convstudy.pipeline.tfdata import (  # noqa: E402
     augment_batch,
     eval_dataset,
-    featurewise_stats,
     train_dataset,
 )
 
@@ -21,7 +22,7 @@ def _images(n=16, size=8, seed=0):
 
 
 def _epoch(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -50,9 +51,9 @@ def test_every_image_once_per_epoch_with_a_partial_last_batch():
 def test_flip_mirrors_left_right_or_leaves_alone():
     x = tf.constant(_images(32).astype(np.float32))
     out = augment_batch(x, tf.constant([1, 2], tf.int64), FLIP).numpy()
-    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x.numpy())]
-    same = [np.array_equal(o, xi) for o, xi in zip(out, x.numpy())]
-    assert all(f or s for f, s in zip(flipped, same))
+    flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x.numpy(), strict=True)]
+    same = [np.array_equal(o, xi) for o, xi in zip(out, x.numpy(), strict=True)]
+    assert all(f or s for f, s in zip(flipped, same, strict=True))
     assert 4 < sum(flipped) < 28  # about half
 
 
