@@ -72,8 +72,13 @@ def child_backbone(args) -> dict:
     for start in range(0, len(images), batch):
         extractor.predict_on_batch(images[start : start + batch])
     seconds = time.perf_counter() - began
-    return {"image_size": size, "batch": batch, "images": len(images), "seconds": seconds,
-            "images_per_second": len(images) / seconds}
+    return {
+        "image_size": size,
+        "batch": batch,
+        "images": len(images),
+        "seconds": seconds,
+        "images_per_second": len(images) / seconds,
+    }
 
 
 def child_heads(args) -> dict:
@@ -113,8 +118,9 @@ def child_heads(args) -> dict:
     # cache: time `probe` batches of one epoch, scaled to the head's epochs.
     first, settings = next(iter(heads.items()))
     shape = (size, size, 3)
-    model = build_finetune_model(build_backbone(None, shape),
-                                 build_head(settings, (2048,), k), shape, "conv5")
+    model = build_finetune_model(
+        build_backbone(None, shape), build_head(settings, (2048,), k), shape, "conv5"
+    )
     model.get_layer("resnet50").trainable = False
     batch = settings["batch_size"]
     steps = -(-n // batch)
@@ -125,14 +131,21 @@ def child_heads(args) -> dict:
     model.train_on_batch(images[:batch], onehot[:batch])  # trace and warm up
     began = time.perf_counter()
     for i in range(1, probe + 1):
-        model.train_on_batch(images[i * batch : (i + 1) * batch],
-                             onehot[i * batch : (i + 1) * batch])
+        model.train_on_batch(
+            images[i * batch : (i + 1) * batch], onehot[i * batch : (i + 1) * batch]
+        )
     per_step = (time.perf_counter() - began) / probe
     rerun = per_step * steps * settings["epochs"]
-    return {"train_images": n, "heads_seconds": times, "all_heads_seconds": sum(times.values()),
-            "rerun_head": first, "rerun_epochs": settings["epochs"],
-            "rerun_seconds_per_step": per_step, "rerun_probe_steps": probe,
-            "rerun_seconds": rerun}
+    return {
+        "train_images": n,
+        "heads_seconds": times,
+        "all_heads_seconds": sum(times.values()),
+        "rerun_head": first,
+        "rerun_epochs": settings["epochs"],
+        "rerun_seconds_per_step": per_step,
+        "rerun_probe_steps": probe,
+        "rerun_seconds": rerun,
+    }
 
 
 def child_preprocess(args) -> dict:
@@ -144,16 +157,26 @@ def child_preprocess(args) -> dict:
     archives = {r: str(Path(args.archive_dir) / f"{r}.tgz") for r in ("images", "lists")}
     base = rss_mb()
     began = time.perf_counter()
-    data, _ = load_birds("cub200", archives, image_size=size,
-                         validation_fraction=config["birds"]["validation_fraction"],
-                         seed=0, threads=args.threads)
+    data, _ = load_birds(
+        "cub200",
+        archives,
+        image_size=size,
+        validation_fraction=config["birds"]["validation_fraction"],
+        seed=0,
+        threads=args.threads,
+    )
     seconds = time.perf_counter() - began
     final = sum(data[f"x_{p}"].nbytes for p in ("train", "val", "test")) / 1e6
     peak = peak_rss_mb()
-    return {"images": sum(len(data[f"y_{p}"]) for p in ("train", "val", "test")),
-            "image_size": size, "seconds": seconds, "final_arrays_mb": final,
-            "baseline_mb": base, "peak_above_baseline_mb": peak - base,
-            "ratio": (peak - base) / final}
+    return {
+        "images": sum(len(data[f"y_{p}"]) for p in ("train", "val", "test")),
+        "image_size": size,
+        "seconds": seconds,
+        "final_arrays_mb": final,
+        "baseline_mb": base,
+        "peak_above_baseline_mb": peak - base,
+        "ratio": (peak - base) / final,
+    }
 
 
 def child_finetune(args) -> dict:
@@ -189,17 +212,27 @@ def child_finetune(args) -> dict:
     for _ in range(args.finetune_steps):
         model.train_on_batch(x, yk)
     seconds = (time.perf_counter() - began) / args.finetune_steps
-    out = {"variant": name, "unfreeze": settings["unfreeze"], "batch": batch,
-           "image_size": size, "steps": args.finetune_steps,
-           "seconds_per_step_incl_first": seconds,
-           "baseline_mb": base, "peak_rss_mb": peak_rss_mb()}
+    out = {
+        "variant": name,
+        "unfreeze": settings["unfreeze"],
+        "batch": batch,
+        "image_size": size,
+        "steps": args.finetune_steps,
+        "seconds_per_step_incl_first": seconds,
+        "baseline_mb": base,
+        "peak_rss_mb": peak_rss_mb(),
+    }
     if tf.config.list_physical_devices("GPU"):
         out["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 1e6
     return out
 
 
-CHILDREN = {"backbone": child_backbone, "heads": child_heads,
-            "preprocess": child_preprocess, "finetune": child_finetune}
+CHILDREN = {
+    "backbone": child_backbone,
+    "heads": child_heads,
+    "preprocess": child_preprocess,
+    "finetune": child_finetune,
+}
 
 
 # ----------------------------------------------------------------------------- main
@@ -207,8 +240,9 @@ CHILDREN = {"backbone": child_backbone, "heads": child_heads,
 
 def run_child(step: str, argv: list[str]) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, __file__, "--child", step, *argv],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", step, *argv], capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -219,8 +253,12 @@ def main() -> None:
     p.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     p.add_argument("--image-size", type=int, default=0, help="default: the config's")
     p.add_argument("--images", type=int, default=256, help="images for speed and preprocessing")
-    p.add_argument("--train-images", type=int, default=2700,
-                   help="cached training examples per head (CUB-200 2010: about 2,700)")
+    p.add_argument(
+        "--train-images",
+        type=int,
+        default=2700,
+        help="cached training examples per head (CUB-200 2010: about 2,700)",
+    )
     p.add_argument("--probe-steps", type=int, default=5)
     p.add_argument("--finetune-steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -238,41 +276,62 @@ def main() -> None:
     if args.child:
         print(json.dumps(CHILDREN[args.child](args)))
         return
-    argv = [f"--config={args.config}", f"--image-size={args.image_size}",
-            f"--images={args.images}", f"--train-images={args.train_images}",
-            f"--probe-steps={args.probe_steps}", f"--finetune-steps={args.finetune_steps}",
-            f"--threads={args.threads}"]
+    argv = [
+        f"--config={args.config}",
+        f"--image-size={args.image_size}",
+        f"--images={args.images}",
+        f"--train-images={args.train_images}",
+        f"--probe-steps={args.probe_steps}",
+        f"--finetune-steps={args.finetune_steps}",
+        f"--threads={args.threads}",
+    ]
     from convstudy.data.synthetic_birds import write_synthetic_birds
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        write_synthetic_birds(tmp, "cub200", num_classes=20, train_per_class=max(2, args.images // 40),
-                              test_per_class=max(1, args.images // 40), seed=0)
+        write_synthetic_birds(
+            tmp,
+            "cub200",
+            num_classes=20,
+            train_per_class=max(2, args.images // 40),
+            test_per_class=max(1, args.images // 40),
+            seed=0,
+        )
         for step in CHILDREN:
             results[step] = run_child(step, [*argv, f"--archive-dir={tmp}"])
     b, h, m, f = (results[s] for s in ("backbone", "heads", "preprocess", "finetune"))
-    print(f"1. feature extraction: {b['images_per_second']:.1f} images/s "
-          f"({b['images']} images at {b['image_size']}x{b['image_size']}, batch {b['batch']}, "
-          f"{args.threads} threads)")
+    print(
+        f"1. feature extraction: {b['images_per_second']:.1f} images/s "
+        f"({b['images']} images at {b['image_size']}x{b['image_size']}, batch {b['batch']}, "
+        f"{args.threads} threads)"
+    )
     heads = ", ".join(f"{n} {s:.1f}s" for n, s in h["heads_seconds"].items())
-    print(f"2. all heads from the cache ({h['train_images']} examples): "
-          f"{h['all_heads_seconds']:.1f}s ({heads})")
-    print(f"   one head ({h['rerun_head']}, {h['rerun_epochs']} epochs) re-running the backbone "
-          f"each epoch: {h['rerun_seconds']:.0f}s (measured {h['rerun_probe_steps']} steps of "
-          f"{h['rerun_seconds_per_step']:.2f}s, scaled)")
+    print(
+        f"2. all heads from the cache ({h['train_images']} examples): "
+        f"{h['all_heads_seconds']:.1f}s ({heads})"
+    )
+    print(
+        f"   one head ({h['rerun_head']}, {h['rerun_epochs']} epochs) re-running the backbone "
+        f"each epoch: {h['rerun_seconds']:.0f}s (measured {h['rerun_probe_steps']} steps of "
+        f"{h['rerun_seconds_per_step']:.2f}s, scaled)"
+    )
     print(f"   ratio: {h['rerun_seconds'] / h['all_heads_seconds']:.0f}x longer without the cache")
-    print(f"3. preprocessing {m['images']} images at {m['image_size']}px: peak "
-          f"{m['peak_above_baseline_mb']:.0f} MB above the baseline for "
-          f"{m['final_arrays_mb']:.0f} MB of arrays = {m['ratio']:.2f}x "
-          f"({m['seconds']:.1f}s)")
+    print(
+        f"3. preprocessing {m['images']} images at {m['image_size']}px: peak "
+        f"{m['peak_above_baseline_mb']:.0f} MB above the baseline for "
+        f"{m['final_arrays_mb']:.0f} MB of arrays = {m['ratio']:.2f}x "
+        f"({m['seconds']:.1f}s)"
+    )
     if "skipped" in f:
         print(f"4. fine-tuning: {f['skipped']}")
     else:
         gpu = f", GPU peak {f['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in f else ""
-        print(f"4. fine-tuning {f['variant']} (from {f['unfreeze']}, batch {f['batch']}, "
-              f"{f['image_size']}px): peak RSS {f['peak_rss_mb']:.0f} MB{gpu}; "
-              f"{f['seconds_per_step_incl_first']:.1f}s per step over {f['steps']} steps "
-              "(first step's tracing included)")
+        print(
+            f"4. fine-tuning {f['variant']} (from {f['unfreeze']}, batch {f['batch']}, "
+            f"{f['image_size']}px): peak RSS {f['peak_rss_mb']:.0f} MB{gpu}; "
+            f"{f['seconds_per_step_incl_first']:.1f}s per step over {f['steps']} steps "
+            "(first step's tracing included)"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -87,7 +87,9 @@ def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, ste
     if settings["normalize"]:
         mean, variance = featurewise_stats(x)
     model = build_cnn(
-        settings["architecture"], x.shape[1:], num_classes,
+        settings["architecture"],
+        x.shape[1:],
+        num_classes,
         mean=None if mean is None else mean.tolist(),
         variance=None if variance is None else variance.tolist(),
     )
@@ -99,9 +101,13 @@ def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, ste
 
     def run_epoch():
         model.fit(
-            train_dataset(x, y, num_classes, settings["batch_size"], settings["augment"], 0,
-                          next(epoch), opts),
-            validation_data=val, epochs=1, verbose=0, shuffle=False,
+            train_dataset(
+                x, y, num_classes, settings["batch_size"], settings["augment"], 0, next(epoch), opts
+            ),
+            validation_data=val,
+            epochs=1,
+            verbose=0,
+            shuffle=False,
         )
 
     return run_epoch
@@ -117,11 +123,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps-per-execution", type=int, default=None,
-                        help="default: the config's training.steps_per_execution")
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=None,
+        help="default: the config's training.steps_per_execution",
+    )
     parser.add_argument("--variants", default="augmented,batchnorm")
-    parser.add_argument("--no-total", action="store_true",
-                        help="skip the estimate of the whole CIFAR part")
+    parser.add_argument(
+        "--no-total", action="store_true", help="skip the estimate of the whole CIFAR part"
+    )
     args = parser.parse_args(argv)
 
     runtime.configure(args.threads, 0)
@@ -139,8 +150,10 @@ def main(argv=None):
     y = np.arange(n_train) % num_classes
     x_val = rng.integers(0, 256, (n_val, 32, 32, 3), dtype=np.uint8)
     y_val = np.arange(n_val) % num_classes
-    print(f"{n_train} training + {n_val} validation images, {args.threads} threads, "
-          f"steps_per_execution {spe}, {args.rounds} rounds after a warm-up")
+    print(
+        f"{n_train} training + {n_val} validation images, {args.threads} threads, "
+        f"steps_per_execution {spe}, {args.rounds} rounds after a warm-up"
+    )
 
     ratios = {}
     for name in args.variants.split(","):
@@ -154,23 +167,29 @@ def main(argv=None):
             times["ours"].append(timed(ours))
         med = {k: statistics.median(v) for k, v in times.items()}
         ratios[name] = med["study"] / med["ours"]
-        print(f"{name:>10}: study pipeline {med['study']:6.2f} s/epoch, "
-              f"this project {med['ours']:6.2f} s/epoch, speed-up {ratios[name]:.2f}x "
-              f"(rounds: study {[round(t, 2) for t in times['study']]}, "
-              f"ours {[round(t, 2) for t in times['ours']]})")
+        print(
+            f"{name:>10}: study pipeline {med['study']:6.2f} s/epoch, "
+            f"this project {med['ours']:6.2f} s/epoch, speed-up {ratios[name]:.2f}x "
+            f"(rounds: study {[round(t, 2) for t in times['study']]}, "
+            f"ours {[round(t, 2) for t in times['ours']]})"
+        )
 
     if not args.no_total:
         total = 0.0
-        print("\nestimated training time of the CIFAR part at the default config "
-              f"({args.threads} threads; one timed epoch per variant after a warm-up):")
+        print(
+            "\nestimated training time of the CIFAR part at the default config "
+            f"({args.threads} threads; one timed epoch per variant after a warm-up):"
+        )
         for name, info in variants.items():
             settings = info["settings"]
             run = project_epoch_runner(settings, x, y, x_val, y_val, num_classes, args.threads, spe)
             run()
             seconds = timed(run)
             total += seconds * settings["epochs"]
-            print(f"{name:>12}: {seconds:6.1f} s/epoch x {settings['epochs']:3d} epochs = "
-                  f"{seconds * settings['epochs'] / 60:6.1f} min")
+            print(
+                f"{name:>12}: {seconds:6.1f} s/epoch x {settings['epochs']:3d} epochs = "
+                f"{seconds * settings['epochs'] / 60:6.1f} min"
+            )
         print(f"{'total':>12}: {total / 60:.1f} min")
     return ratios
 

@@ -52,8 +52,20 @@ def install_wheels(wheels: Path, site: Path) -> None:
     found = sorted(wheels.glob("*.whl"))
     if not found:
         sys.exit(f"no wheels in {wheels}")
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
-           "--no-compile", "--upgrade", "--target", str(site), *map(str, found)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-index",
+        "--no-deps",
+        "--no-compile",
+        "--upgrade",
+        "--target",
+        str(site),
+        *map(str, found),
+    ]
     print(f"installing {len(found)} wheels into {site}", flush=True)
     subprocess.run(cmd, check=True)
 
@@ -63,8 +75,12 @@ def copy_workflow(dest: Path) -> Path:
     for part in WORKFLOW_PARTS:
         src = REPO / part
         if src.is_dir():
-            shutil.copytree(src, dest / part, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            shutil.copytree(
+                src,
+                dest / part,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+            )
         else:
             shutil.copy2(src, dest / part)
     return dest
@@ -72,8 +88,12 @@ def copy_workflow(dest: Path) -> Path:
 
 def overrides(size: str, backend: str) -> dict:
     """The config on top of config/config.yaml (``full``) or config/demo.yaml (``demo``)."""
-    config = {"results_dir": RESULTS, "replicates": 1, "training": {"backend": backend},
-              "report": {"pdf": "never"}}
+    config = {
+        "results_dir": RESULTS,
+        "replicates": 1,
+        "training": {"backend": backend},
+        "report": {"pdf": "never"},
+    }
     if size == "full":
         config.update(FULL_SIZE)
     return config
@@ -108,7 +128,9 @@ def table(times: dict[str, dict], wall: float) -> str:
     for rule, t in sorted(times.items(), key=lambda item: -item[1]["seconds"]):
         lines.append(f"{rule:<24} {t['jobs']:>5} {t['seconds']:>9.1f} {t['longest']:>9.1f}")
     total = sum(t["seconds"] for t in times.values())
-    lines.append(f"{'sum of the jobs':<24} {sum(t['jobs'] for t in times.values()):>5} {total:>9.1f}")
+    lines.append(
+        f"{'sum of the jobs':<24} {sum(t['jobs'] for t in times.values()):>5} {total:>9.1f}"
+    )
     lines.append(f"{'wall time of the run':<24} {'':>5} {wall:>9.1f}")
     return "\n".join(lines)
 
@@ -119,8 +141,12 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", choices=("jax", "tensorflow"), default="jax")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--wheels", type=Path, help="folder of wheels to install first (offline)")
-    parser.add_argument("--site", type=Path, default=Path("/tmp/convstudy-site"),
-                        help="where the wheels go (added to PYTHONPATH)")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=Path("/tmp/convstudy-site"),
+        help="where the wheels go (added to PYTHONPATH)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/convstudy-benchmark"))
     parser.add_argument("--out", type=Path, help="also write the table and times (JSON) here")
     args = parser.parse_args(argv)
@@ -132,8 +158,16 @@ def main(argv=None) -> int:
     workdir = copy_workflow(args.workdir)
     (workdir / "benchmark.yaml").write_text(json.dumps(overrides(args.size, args.backend)))
     configs = ["config/demo.yaml"] if args.size == "demo" else []
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile",
-           *configs, "benchmark.yaml"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(args.cores),
+        "--configfile",
+        *configs,
+        "benchmark.yaml",
+    ]
     print(f"{' '.join(cmd)}  (in {workdir})", flush=True)
     began = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
@@ -142,7 +176,9 @@ def main(argv=None) -> int:
     (workdir / "snakemake.log").write_text(log)
     if proc.returncode != 0:
         print(log[-6000:])
-        print(f"snakemake failed ({proc.returncode}) after {wall:.0f} s; log: {workdir / 'snakemake.log'}")
+        print(
+            f"snakemake failed ({proc.returncode}) after {wall:.0f} s; log: {workdir / 'snakemake.log'}"
+        )
         return proc.returncode
     times = rule_times(workdir, log)
     text = table(times, wall)

@@ -7,6 +7,4 @@ from convstudy.logs import logged
 with logged(snakemake.log[0]) as log:
     p = snakemake.params
     url = download(p.urls, snakemake.output[0], p.md5, sha256=p.sha256)
-    log.info(
-        "%s <- %s (verified: md5 %s, sha256 %s)", snakemake.output[0], url, p.md5, p.sha256
-    )
+    log.info("%s <- %s (verified: md5 %s, sha256 %s)", snakemake.output[0], url, p.md5, p.sha256)

@@ -46,9 +46,18 @@ def jax_run(tmp_path_factory) -> tuple[Path, str, dict]:
     root = tmp_path_factory.mktemp("jax")
     env = {**os.environ, **no_tensorflow_env(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [
-        sys.executable, str(REPO / "benchmarks" / "gpu_workflow.py"), "--size", "demo",
-        "--backend", "jax", "--cores", "2", "--workdir", str(root / "workflow"),
-        "--out", str(root / "times"),
+        sys.executable,
+        str(REPO / "benchmarks" / "gpu_workflow.py"),
+        "--size",
+        "demo",
+        "--backend",
+        "jax",
+        "--cores",
+        "2",
+        "--workdir",
+        str(root / "workflow"),
+        "--out",
+        str(root / "times"),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
@@ -62,8 +71,9 @@ def _metrics(workdir: Path, part: str, name: str, rep: int = 0) -> dict:
 def test_the_demo_runs_on_jax_without_tensorflow(jax_run):
     workdir, stdout, env = jax_run
     with pytest.raises(subprocess.CalledProcessError):
-        subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", "import tensorflow"], env=env, check=True, capture_output=True
+        )
     config = json.loads((workdir / "benchmark.yaml").read_text())
     assert config["training"]["backend"] == "jax"
     # Every output of every experiment; each names the backend that ran it.
@@ -75,7 +85,10 @@ def test_the_demo_runs_on_jax_without_tensorflow(jax_run):
     train_log = (workdir / RESULTS / "logs" / "cifar" / "resnet" / "rep0" / "train.log").read_text()
     assert "'backend': 'jax'" in train_log
     # The synthetic task is learned, clearly above chance (10 classes).
-    best = max(_metrics(workdir, "cifar", v)["test"]["accuracy"] for v in ("normalized", "augmented", "batchnorm"))
+    best = max(
+        _metrics(workdir, "cifar", v)["test"]["accuracy"]
+        for v in ("normalized", "augmented", "batchnorm")
+    )
     assert best >= 0.3, best
     # The report renders, from every experiment.
     report = (workdir / RESULTS / "report" / "report.md").read_text()
@@ -101,8 +114,15 @@ def test_a_killed_job_resumes_to_the_same_numbers_on_jax(jax_run, tmp_path):
     out = workdir / RESULTS / "cifar" / "resnet" / "rep0"
     shutil.rmtree(out)
     target = f"{RESULTS}/cifar/resnet/rep0/metrics.json"
-    killed = snakemake(workdir, target, "--cores", "2", *ARGS, check=False,
-                       env={**env, "CONVSTUDY_KILL_AFTER_EPOCH": "1"})
+    killed = snakemake(
+        workdir,
+        target,
+        "--cores",
+        "2",
+        *ARGS,
+        check=False,
+        env={**env, "CONVSTUDY_KILL_AFTER_EPOCH": "1"},
+    )
     assert killed.returncode != 0 and not (out / "model.keras").exists()
     snakemake(workdir, target, "--cores", "2", *ARGS, "--rerun-incomplete", env=env)
     log = (workdir / RESULTS / "logs" / "cifar" / "resnet" / "rep0" / "train.log").read_text()
@@ -112,7 +132,10 @@ def test_a_killed_job_resumes_to_the_same_numbers_on_jax(jax_run, tmp_path):
     for a, b in zip(resumed, original, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert a[key] == b[key], (a["epoch"], key)
-    assert _metrics(workdir, "cifar", "resnet")["test"] == _metrics(straight, "cifar", "resnet")["test"]
+    assert (
+        _metrics(workdir, "cifar", "resnet")["test"]
+        == _metrics(straight, "cifar", "resnet")["test"]
+    )
 
 
 def test_same_config_same_metrics_on_jax(jax_run, tmp_path):

@@ -14,14 +14,28 @@ pytestmark = pytest.mark.slow
 def test_benchmark_reports_all_four_measurements(repo, tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(repo / "benchmarks" / "birds_benchmark.py"), "--quick",
-         "--threads", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(repo / "benchmarks" / "birds_benchmark.py"),
+            "--quick",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    for prefix in ("1. feature extraction:", "2. all heads from the cache", "   ratio:",
-                   "3. preprocessing", "4. fine-tuning"):
+    for prefix in (
+        "1. feature extraction:",
+        "2. all heads from the cache",
+        "   ratio:",
+        "3. preprocessing",
+        "4. fine-tuning",
+    ):
         assert any(line.startswith(prefix) for line in lines), (prefix, proc.stdout)
     results = json.loads(out.read_text())
     assert results["backbone"]["images_per_second"] > 0

@@ -25,8 +25,12 @@ def archives(tmp_path_factory):
     out = {}
     for dataset in LAYOUTS:
         info = write_synthetic_birds(
-            tmp_path_factory.mktemp(dataset), dataset, num_classes=4, train_per_class=8,
-            test_per_class=3, seed=3,
+            tmp_path_factory.mktemp(dataset),
+            dataset,
+            num_classes=4,
+            train_per_class=8,
+            test_per_class=3,
+            seed=3,
         )
         out[dataset] = info
     return out
@@ -87,8 +91,12 @@ def test_split_is_stratified_seeded_and_not_the_tail(archives):
 
 def test_num_classes_keeps_the_first_classes(archives):
     data, _ = load_birds(
-        "cub200_2011", archives["cub200_2011"]["archives"], image_size=16,
-        validation_fraction=0.25, seed=1, num_classes=2,
+        "cub200_2011",
+        archives["cub200_2011"]["archives"],
+        image_size=16,
+        validation_fraction=0.25,
+        seed=1,
+        num_classes=2,
     )
     assert len(data["class_names"]) == 2
     assert set(data["y_test"].tolist()) == {0, 1} and len(data["y_test"]) == 6
@@ -103,7 +111,11 @@ def test_corrupt_image_is_named_or_skipped(tmp_path, dataset):
     with pytest.raises(BadImageError, match=bad.replace(".", r"\.")):
         load_birds(dataset, info["archives"], image_size=16, validation_fraction=0.2, seed=0)
     data, skipped = load_birds(
-        dataset, info["archives"], image_size=16, validation_fraction=0.2, seed=0,
+        dataset,
+        info["archives"],
+        image_size=16,
+        validation_fraction=0.2,
+        seed=0,
         on_bad_image="skip",
     )
     assert len(skipped) == 1 and skipped[0].endswith(bad)
@@ -117,8 +129,14 @@ def test_prepare_stops_before_writing_on_bad_input(tmp_path):
         tmp_path / "a", "cub200", num_classes=3, train_per_class=4, test_per_class=2, corrupt=1
     )
     common = dict(
-        dataset="cub200", image_size=16, validation_fraction=0.25, seed=0, num_classes=None,
-        threads=1, arrays_out=tmp_path / "data.npz", split_out=tmp_path / "split.json",
+        dataset="cub200",
+        image_size=16,
+        validation_fraction=0.25,
+        seed=0,
+        num_classes=None,
+        threads=1,
+        arrays_out=tmp_path / "data.npz",
+        split_out=tmp_path / "split.json",
     )
     no_check = {"images": {}, "lists": {}}
     with pytest.raises(BadImageError, match="Black_footed_Albatross_0000.jpg"):
@@ -139,24 +157,38 @@ def test_prepare_stops_before_writing_on_bad_input(tmp_path):
 
 
 def test_truncated_archive_and_missing_images(tmp_path):
-    info = write_synthetic_birds(tmp_path, "cub200", num_classes=2, train_per_class=3,
-                                 test_per_class=1)
+    info = write_synthetic_birds(
+        tmp_path, "cub200", num_classes=2, train_per_class=3, test_per_class=1
+    )
     images = info["archives"]["images"]
     raw = Path(images).read_bytes()
     cut = tmp_path / "cut.tgz"
     cut.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ArchiveError, match="truncated"):
-        load_birds("cub200", {**info["archives"], "images": cut}, image_size=16,
-                   validation_fraction=0.34, seed=0)
+        load_birds(
+            "cub200",
+            {**info["archives"], "images": cut},
+            image_size=16,
+            validation_fraction=0.34,
+            seed=0,
+        )
     # An image archive that lacks a listed image.
     short = tmp_path / "short.tgz"
-    with tarfile.open(images) as src, gzip.open(short, "wb") as gz, \
-            tarfile.open(fileobj=gz, mode="w") as dst:
+    with (
+        tarfile.open(images) as src,
+        gzip.open(short, "wb") as gz,
+        tarfile.open(fileobj=gz, mode="w") as dst,
+    ):
         for member in src.getmembers()[1:]:
             dst.addfile(member, src.extractfile(member))
     with pytest.raises(ArchiveError, match="1 listed image.*not in the archive"):
-        load_birds("cub200", {**info["archives"], "images": short}, image_size=16,
-                   validation_fraction=0.34, seed=0)
+        load_birds(
+            "cub200",
+            {**info["archives"], "images": short},
+            image_size=16,
+            validation_fraction=0.34,
+            seed=0,
+        )
 
 
 def test_lists_naming_unknown_class(tmp_path):
@@ -174,12 +206,14 @@ def test_lists_naming_unknown_class(tmp_path):
 
 def test_preprocessing_memory_stays_near_the_final_arrays(tmp_path):
     """Peak Python-heap memory (numpy included) <= 2x the arrays that come out."""
-    info = write_synthetic_birds(tmp_path, "cub200", num_classes=6, train_per_class=20,
-                                 test_per_class=10)
+    info = write_synthetic_birds(
+        tmp_path, "cub200", num_classes=6, train_per_class=20, test_per_class=10
+    )
     tracemalloc.start()
     try:
-        data, _ = load_birds("cub200", info["archives"], image_size=96,
-                             validation_fraction=0.2, seed=0, threads=2)
+        data, _ = load_birds(
+            "cub200", info["archives"], image_size=96, validation_fraction=0.2, seed=0, threads=2
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

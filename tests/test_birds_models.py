@@ -51,8 +51,10 @@ def test_spatial_shape_matches_the_backbone(size):
     "features, arch",
     [
         ("pooled", {"dense": [64], "input_dropout": 0.2, "dropout": 0.5}),
-        ("spatial", {"conv": [{"filters": 32, "kernel_size": 3}], "dense": [16],
-                     "batchnorm": True}),
+        (
+            "spatial",
+            {"conv": [{"filters": 32, "kernel_size": 3}], "dense": [16], "batchnorm": True},
+        ),
     ],
 )
 def test_head_parameter_check_matches_keras(features, arch):
@@ -80,7 +82,7 @@ def test_experiments_resolve_in_report_order_with_kinds():
     heads = list(config["birds"]["heads"])
     assert names[: len(heads)] == heads
     assert {experiments[n]["kind"] for n in heads} == {"head"}
-    assert {experiments[n]["kind"] for n in names[len(heads):]} == {"finetune"}
+    assert {experiments[n]["kind"] for n in names[len(heads) :]} == {"finetune"}
     for info in experiments.values():
         assert {"settings", "base", "lineage", "description", "kind"} <= set(info)
         assert "description" not in info["settings"] and "base" not in info["settings"]
@@ -94,8 +96,17 @@ def test_experiments_resolve_in_report_order_with_kinds():
     [
         ({"finetune": {"ft": {"base": "finetune_top", "head": "nope"}}}, "head 'nope' is not"),
         ({"finetune": {"linear": {"base": "finetune_top"}}}, "both a head and a fine-tuning"),
-        ({"heads": {"bad": {"base": "linear", "architecture": {"conv": [
-            {"filters": 8, "kernel_size": 1}]}}}}, "birds.heads.bad: convolutional"),
+        (
+            {
+                "heads": {
+                    "bad": {
+                        "base": "linear",
+                        "architecture": {"conv": [{"filters": 8, "kernel_size": 1}]},
+                    }
+                }
+            },
+            "birds.heads.bad: convolutional",
+        ),
         ({"heads": {"loop": {"base": "loop"}}}, "cycle"),
         ({"heads": {"features": {"base": "linear"}}}, "reserved"),
     ],
@@ -110,41 +121,71 @@ def test_archive_sources():
     down = config_mod.archive_sources(config, "birds")
     assert set(down) == {"images", "lists"}
     assert down["images"]["sha256"] and down["images"]["urls"][0].endswith("/images.tgz")
-    local = config_mod.archive_sources(_config(
-        dataset="cub200_2011", source="local", local_archives={"archive": "/x/CUB.tgz"}
-    ), "birds")
-    assert local == {"archive": {
-        "source": "local", "filename": "CUB_200_2011.tgz", "path": "/x/CUB.tgz", "urls": [],
-        "md5": "97eceeb196236b17998738112f37df78", "sha256": None}}
+    local = config_mod.archive_sources(
+        _config(dataset="cub200_2011", source="local", local_archives={"archive": "/x/CUB.tgz"}),
+        "birds",
+    )
+    assert local == {
+        "archive": {
+            "source": "local",
+            "filename": "CUB_200_2011.tgz",
+            "path": "/x/CUB.tgz",
+            "urls": [],
+            "md5": "97eceeb196236b17998738112f37df78",
+            "sha256": None,
+        }
+    }
     # The workflow's own files: generated under the results, or downloaded there.
     assert down["images"]["path"] == "results/downloads/images.tgz"
     synthetic = config_mod.archive_sources(_config(source="synthetic"), "birds")
     assert synthetic["lists"]["path"] == "results/birds/synthetic/lists.tgz"
     assert synthetic["lists"]["md5"] is None and synthetic["lists"]["urls"] == []
-    own = config_mod.archive_sources(_config(
-        source="local", local_archives={"images": "i.tgz", "lists": "l.tgz"},
-        local_checksums={"images": {"md5": "A" * 32}},
-    ), "birds")
+    own = config_mod.archive_sources(
+        _config(
+            source="local",
+            local_archives={"images": "i.tgz", "lists": "l.tgz"},
+            local_checksums={"images": {"md5": "A" * 32}},
+        ),
+        "birds",
+    )
     assert own["images"]["md5"] == "a" * 32 and own["images"]["sha256"] is None
     assert own["lists"]["sha256"] == down["lists"]["sha256"]
     with pytest.raises(ConfigError, match="local_archives.lists is not set"):
-        config_mod.archive_sources(_config(source="local", local_archives={"images": "i.tgz"}), "birds")
+        config_mod.archive_sources(
+            _config(source="local", local_archives={"images": "i.tgz"}), "birds"
+        )
 
 
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory):
     """A prepared synthetic dataset and its feature cache (random weights, 32x32)."""
     root = tmp_path_factory.mktemp("features")
-    info = write_synthetic_birds(root / "archives", "cub200", num_classes=3,
-                                 train_per_class=6, test_per_class=2, seed=1)
+    info = write_synthetic_birds(
+        root / "archives", "cub200", num_classes=3, train_per_class=6, test_per_class=2, seed=1
+    )
     prepare_birds(
-        info["archives"], dataset="cub200", checksums={}, image_size=32,
-        validation_fraction=0.34, seed=0, num_classes=None, on_bad_image="error",
-        threads=1, arrays_out=root / "data.npz", split_out=root / "split.json",
+        info["archives"],
+        dataset="cub200",
+        checksums={},
+        image_size=32,
+        validation_fraction=0.34,
+        seed=0,
+        num_classes=None,
+        on_bad_image="error",
+        threads=1,
+        arrays_out=root / "data.npz",
+        split_out=root / "split.json",
     )
     exp.extract_features(
-        root / "data.npz", weights=None, spatial=True, seed=0, threads=1, batch_size=5,
-        mixed_precision=False, pooled_out=root / "pooled.npz", spatial_out=root / "spatial.npz",
+        root / "data.npz",
+        weights=None,
+        spatial=True,
+        seed=0,
+        threads=1,
+        batch_size=5,
+        mixed_precision=False,
+        pooled_out=root / "pooled.npz",
+        spatial_out=root / "spatial.npz",
     )
     return root
 
@@ -160,7 +201,9 @@ def test_feature_cache_shapes(cached):
         np.testing.assert_array_equal(pooled[f"y_{part}"], data[f"y_{part}"])
         # Pooled features are the spatial maps averaged (here over a single position).
         np.testing.assert_allclose(
-            pooled[f"x_{part}"], maps[f"x_{part}"][:, 0, 0].astype(np.float32), rtol=2e-3,
+            pooled[f"x_{part}"],
+            maps[f"x_{part}"][:, 0, 0].astype(np.float32),
+            rtol=2e-3,
             atol=1e-3,
         )
     assert pooled["class_names"] == data["class_names"]
@@ -184,8 +227,7 @@ def _cluster_features(tmp_path, shape, seed=0):
     [
         ("pooled", (2048,), {}),
         ("pooled", (2048,), {"dense": [32], "input_dropout": 0.2, "dropout": 0.3}),
-        ("spatial", (2, 2, 2048), {"conv": [{"filters": 16, "kernel_size": 1}],
-                                   "batchnorm": True}),
+        ("spatial", (2, 2, 2048), {"conv": [{"filters": 16, "kernel_size": 1}], "batchnorm": True}),
     ],
 )
 def test_heads_learn_from_cached_features_without_the_backbone(
@@ -198,18 +240,32 @@ def test_heads_learn_from_cached_features_without_the_backbone(
     path = _cluster_features(tmp_path, shape)
     settings = head_settings(features=features, architecture=arch, epochs=8)
     history = exp.train_head(
-        path, settings, name="h", seed=0, threads=1, training={},
-        model_out=tmp_path / "model.keras", history_out=tmp_path / "history.csv",
+        path,
+        settings,
+        name="h",
+        seed=0,
+        threads=1,
+        training={},
+        model_out=tmp_path / "model.keras",
+        history_out=tmp_path / "history.csv",
         resume_dir=tmp_path / "resume",
     )
     assert len(history) == 8 and list(read_history(tmp_path / "history.csv")[0]) == list(
-        HISTORY_FIELDS)
+        HISTORY_FIELDS
+    )
     # Five classes: chance is 0.2.
     assert history[-1]["val_accuracy"] >= 0.6
     assert not (tmp_path / "resume").exists()
     metrics = exp.evaluate(
-        tmp_path / "model.keras", path, tmp_path / "history.csv", name="h", kind="head",
-        settings=settings, threads=1, seed=0, metrics_out=tmp_path / "metrics.json",
+        tmp_path / "model.keras",
+        path,
+        tmp_path / "history.csv",
+        name="h",
+        kind="head",
+        settings=settings,
+        threads=1,
+        seed=0,
+        metrics_out=tmp_path / "metrics.json",
     )
     assert metrics["kind"] == "head" and metrics["test"]["examples"] == 40
     assert metrics["test"]["accuracy"] >= 0.6
@@ -225,7 +281,9 @@ def test_crop_flip_is_seeded_and_exact_at_full_size():
     flipped = crop_flip_batch(x, seed, 1.0, True).numpy()
     for a, b in zip(flipped, x.numpy(), strict=True):
         assert np.allclose(a, b, atol=1e-3) or np.allclose(a, b[:, ::-1], atol=1e-3)
-    mirrored = [np.allclose(a, b[:, ::-1], atol=1e-3) for a, b in zip(flipped, x.numpy(), strict=True)]
+    mirrored = [
+        np.allclose(a, b[:, ::-1], atol=1e-3) for a, b in zip(flipped, x.numpy(), strict=True)
+    ]
     assert any(mirrored) and not all(mirrored)
     crops = crop_flip_batch(x, seed, 0.5, True).numpy()
     np.testing.assert_array_equal(crops, crop_flip_batch(x, seed, 0.5, True).numpy())
@@ -247,7 +305,8 @@ def test_finetune_model_starts_from_the_head(cached, unfreeze):
     np.testing.assert_allclose(
         np.asarray(model.predict(data["x_test"], verbose=0)),
         np.asarray(head.predict(features, verbose=0)),
-        rtol=1e-4, atol=1e-6,
+        rtol=1e-4,
+        atol=1e-6,
     )
     trainable = {w.path.split("/")[0] for w in backbone.trainable_weights}
     bn = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]

@@ -18,11 +18,26 @@ pytestmark = pytest.mark.slow
 
 BIRDS_ONLY = {"cifar": {"enabled": False}}
 METRIC_FIELDS = {
-    "part", "experiment", "kind", "parameters", "test", "epochs", "training_seconds",
-    "best_val_accuracy", "best_val_epoch", "final_val_accuracy", "settings", "class_names",
+    "part",
+    "experiment",
+    "kind",
+    "parameters",
+    "test",
+    "epochs",
+    "training_seconds",
+    "best_val_accuracy",
+    "best_val_epoch",
+    "final_val_accuracy",
+    "settings",
+    "class_names",
 }
 TEST_FIELDS = {
-    "accuracy", "top5_accuracy", "loss", "examples", "per_class_accuracy", "confusion_matrix",
+    "accuracy",
+    "top5_accuracy",
+    "loss",
+    "examples",
+    "per_class_accuracy",
+    "confusion_matrix",
 }
 
 
@@ -40,8 +55,11 @@ def planned_jobs(proc) -> dict[str, int]:
     """Job counts from a dry run's "Job stats" table."""
     text = proc.stdout + proc.stderr
     table = text.split("Job stats:")[-1]
-    return {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)
-            if m[0] != "total"}
+    return {
+        m[0]: int(m[1])
+        for m in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)
+        if m[0] != "total"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +117,9 @@ def test_every_birds_output(birds_run):
         metrics = json.loads((results / name / rep / "metrics.json").read_text())
         assert metrics["head"] in heads
         # Replicate k of a fine-tuning run starts from replicate k of its head.
-        log = (birds_run / "results" / "demo" / "logs" / "birds" / name / rep / "train.log").read_text()
+        log = (
+            birds_run / "results" / "demo" / "logs" / "birds" / name / rep / "train.log"
+        ).read_text()
         assert f"head results/demo/birds/{metrics['head']}/{rep}/model.keras on ResNet50" in log
         # The backbone and the head together; only part of it was trained.
         assert 0 < metrics["trainable_parameters"] < metrics["parameters"]
@@ -120,7 +140,10 @@ def demo_configs(workdir, **extra):
 #: What the report redoes when a birds experiment's results change (the PDF only
 #: where latexmk is installed); one job per replicate for the rest.
 REPORT_JOBS = {
-    "report_accuracy": 1, "report_curves": 1, "report_per_class": 1, "report": 1,
+    "report_accuracy": 1,
+    "report_curves": 1,
+    "report_per_class": 1,
+    "report": 1,
     **({"report_pdf": 1} if shutil.which("latexmk") else {}),
 }
 
@@ -137,7 +160,10 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(done):
     proc = snakemake(done, "-n", "--cores", "2", *demo_configs(done, **extra))
     r = yaml.safe_load((done / "config" / "demo.yaml").read_text())["replicates"]
     assert planned_jobs(proc) == {
-        "train_birds_head": r, "evaluate_birds": r, "plot_birds_curves": r, "all": 1,
+        "train_birds_head": r,
+        "evaluate_birds": r,
+        "plot_birds_curves": r,
+        "all": 1,
         **REPORT_JOBS,
     }
     assert f"results/demo/birds/{lone}/rep0/model.keras" in proc.stdout
@@ -149,8 +175,12 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(done):
     proc = snakemake(done, "-n", "--cores", "2", *demo_configs(done, **extra))
     n = len(consumers)
     assert planned_jobs(proc) == {
-        "train_birds_head": r, "finetune_birds": n * r, "evaluate_birds": (1 + n) * r,
-        "plot_birds_curves": (1 + n) * r, "all": 1, **REPORT_JOBS,
+        "train_birds_head": r,
+        "finetune_birds": n * r,
+        "evaluate_birds": (1 + n) * r,
+        "plot_birds_curves": (1 + n) * r,
+        "all": 1,
+        **REPORT_JOBS,
     }
     assert "extract_birds_features" not in proc.stdout and "prepare_birds" not in proc.stdout
 
@@ -158,8 +188,9 @@ def test_changing_one_head_reruns_only_it_and_its_consumers(done):
 def test_2011_layout_prepares_through_the_workflow(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     extra = {"birds": {"dataset": "cub200_2011"}}
-    snakemake(workdir, "results/demo/birds/data.npz", "--cores", "1",
-              *birds_configs(workdir, **extra))
+    snakemake(
+        workdir, "results/demo/birds/data.npz", "--cores", "1", *birds_configs(workdir, **extra)
+    )
     results = workdir / "results" / "demo" / "birds"
     assert (results / "synthetic" / "CUB_200_2011.tgz").exists()
     split = json.loads((results / "split.json").read_text())

@@ -34,7 +34,11 @@ def _members(path):
 
 def test_synthetic_archive_has_the_canonical_members_keys_and_dtypes(archives):
     members = _members(archives["cifar100"])
-    assert set(members) == {"cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"}
+    assert set(members) == {
+        "cifar-100-python/train",
+        "cifar-100-python/test",
+        "cifar-100-python/meta",
+    }
     train = pickle.loads(members["cifar-100-python/train"], encoding="bytes")
     assert set(train) == {b"filenames", b"batch_label", b"fine_labels", b"coarse_labels", b"data"}
     assert train[b"data"].dtype == np.uint8 and train[b"data"].shape == (1200, 3072)
@@ -77,6 +81,7 @@ def test_reader_puts_channels_last_like_the_real_row_layout(tmp_path):
     path = tmp_path / "c10.tar.gz"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+
         def add(name, obj):
             raw = pickle.dumps(obj, protocol=2)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")

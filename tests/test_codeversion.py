@@ -10,7 +10,7 @@ from conftest import REPO
 from convstudy import codeversion
 from convstudy.codeversion import script_digest, script_reach
 
-STEPS = '''
+STEPS = """
 from ..helpers import shared
 from . import consts
 
@@ -31,7 +31,7 @@ def other():
     from ..unrelated import nothing
 
     return nothing()
-'''
+"""
 
 
 @pytest.fixture
@@ -70,7 +70,14 @@ def test_reach_follows_the_entry_function_and_every_import(package):
     assert reach.entries == {"pkg.steps.run": ["entry"]}
     # Module-level and lazy imports, transitively, and the packages on the way;
     # `unrelated` is imported only by a function the job never calls.
-    assert reach.modules == ["pkg", "pkg.deep", "pkg.helpers", "pkg.lazy", "pkg.steps", "pkg.steps.consts"]
+    assert reach.modules == [
+        "pkg",
+        "pkg.deep",
+        "pkg.helpers",
+        "pkg.lazy",
+        "pkg.steps",
+        "pkg.steps.consts",
+    ]
 
 
 def test_comments_and_formatting_do_not_count(package):
@@ -124,8 +131,12 @@ def test_the_workflow_scripts_reach_the_package():
     train = script_reach(REPO / "scripts" / "train_cifar.py")
     assert train.entries["convstudy.experiments.cifar"] == ["train_variant"]
     assert {
-        "convstudy.pipeline", "convstudy.pipeline.tfdata", "convstudy.pipeline.arrays",
-        "convstudy.training", "convstudy.models.cnn", "convstudy.runtime",
+        "convstudy.pipeline",
+        "convstudy.pipeline.tfdata",
+        "convstudy.pipeline.arrays",
+        "convstudy.training",
+        "convstudy.models.cnn",
+        "convstudy.runtime",
     } <= set(train.modules)
     # The data preparation does not reach the training code: editing the input
     # pipeline must not remake the data (and so retrain everything).

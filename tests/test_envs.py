@@ -25,7 +25,12 @@ REQUIREMENTS = (REPO / "requirements.txt", REPO / "requirements-jax.txt")
 #: What runs Snakemake (and reads the config while it parses), lints or tests: never
 #: inside a rule's env.
 TOOLING = {
-    "snakemake", "snakemake-executor-plugin-slurm", "snakefmt", "pytest", "ruff", "pyyaml",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "snakefmt",
+    "pytest",
+    "ruff",
+    "pyyaml",
     "jsonschema",
 }
 #: The env of the jobs that run a network, for each Keras backend, and the package
@@ -163,7 +168,9 @@ def test_jax_requirements_have_no_tensorflow():
 def test_every_requirement_is_in_an_env():
     in_envs = {name for env in ENVS for name in parse_env(env)[1]}
     missing = {
-        name for name in all_pins() if name not in TOOLING and ALIASES.get(name, name) not in in_envs
+        name
+        for name in all_pins()
+        if name not in TOOLING and ALIASES.get(name, name) not in in_envs
     }
     assert not missing, f"in requirements*.txt but in no env: {sorted(missing)}"
 
@@ -195,8 +202,12 @@ def test_every_rule_has_an_env_of_envs(rules_by_backend):
         keras_env = REPO / "envs" / BACKEND_ENVS[backend][0]
         keras_rules = {n for n, r in rules.items() if not r["norun"] and _env_of(r) == keras_env}
         assert keras_rules == {
-            "train_cifar", "evaluate_cifar", "extract_birds_features", "train_birds_head",
-            "finetune_birds", "evaluate_birds",
+            "train_cifar",
+            "evaluate_cifar",
+            "extract_birds_features",
+            "train_birds_head",
+            "finetune_birds",
+            "evaluate_birds",
         }, (backend, keras_rules)
     assert used == {p.resolve() for p in ENVS}, "an env in envs/ is used by no rule"
 
@@ -208,7 +219,11 @@ def _dists(top: str, distributions: dict) -> set[str]:
 def third_party(names: set[str]) -> set[str]:
     """Top-level names of the non-stdlib, non-workflow packages among import names."""
     tops = {n.split(".")[0] for n in names if n}
-    return {t for t in tops if t not in sys.stdlib_module_names and t not in ("convstudy", "_src_path", "__future__")}
+    return {
+        t
+        for t in tops
+        if t not in sys.stdlib_module_names and t not in ("convstudy", "_src_path", "__future__")
+    }
 
 
 def import_time_names(script: Path) -> set[str]:
@@ -226,7 +241,9 @@ def import_time_names(script: Path) -> set[str]:
             if module in seen or path is None:
                 continue
             seen.add(module)
-            found = cv.imported_names([cv.parse(path)], module, path.name == "__init__.py", lazy=False)
+            found = cv.imported_names(
+                [cv.parse(path)], module, path.name == "__init__.py", lazy=False
+            )
             names |= found
             todo.extend(n for n in found if n.split(".")[0] == "convstudy")
     return names

@@ -28,9 +28,7 @@ def test_basenet_is_the_studys_network(variants):
     assert shapes["flatten"] == (400,)
     assert shapes["dense1"] == (50,)
     assert shapes["softmax"] == (25,)
-    per_layer = {
-        layer.name: layer.count_params() for layer in model.layers if layer.count_params()
-    }
+    per_layer = {layer.name: layer.count_params() for layer in model.layers if layer.count_params()}
     assert per_layer == {"block1_conv1": 456, "block2_conv1": 2416, "dense1": 20050, "logits": 1275}
     assert model.count_params() == 24197
     assert model.get_layer("block1_conv1").kernel_size == (5, 5)
@@ -59,12 +57,21 @@ def test_deeper_variant_follows_the_study(variants):
 
 def test_dropout_and_batchnorm_variants(variants):
     model = build_cnn(variants["dropout"]["settings"]["architecture"], (32, 32, 3), 25)
-    rates = {layer.name: layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
+    rates = {
+        layer.name: layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)
+    }
     assert rates == {"block1_dropout": 0.2, "block2_dropout": 0.5}
     bn = build_cnn(variants["batchnorm"]["settings"]["architecture"], (32, 32, 3), 25)
     names = [layer.name for layer in bn.layers]
     # Batch norm after every convolution and hidden dense layer, before its ReLU.
-    for layer in ("block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "dense1", "dense2"):
+    for layer in (
+        "block1_conv1",
+        "block1_conv2",
+        "block2_conv1",
+        "block2_conv2",
+        "dense1",
+        "dense2",
+    ):
         assert names.index(f"{layer}_bn") < names.index(f"{layer}_relu")
     assert "logits_bn" not in names
     assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in bn.layers) == 6
@@ -88,7 +95,9 @@ def test_architectures_that_cannot_fit_are_rejected(variants):
     arch = copy.deepcopy(variants["deeper"]["settings"]["architecture"])
     arch["conv_blocks"].append({"filters": [128], "kernel_size": 7})
     arch["block_dropout"] = [0, 0, 0]
-    with pytest.raises(ValueError, match=r"conv_blocks\[2\]: a 7x7 'valid' convolution leaves no pixels"):
+    with pytest.raises(
+        ValueError, match=r"conv_blocks\[2\]: a 7x7 'valid' convolution leaves no pixels"
+    ):
         check_cnn_architecture(arch, (32, 32, 3), 25)
     arch["conv_blocks"][2]["kernel_size"] = 5
     with pytest.raises(ValueError, match="1x1 maps are smaller than the 2x2 pooling"):

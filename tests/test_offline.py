@@ -95,9 +95,14 @@ def test_a_wrong_weights_file_stops_the_workflow_before_any_job(workflow, tmp_pa
     bad = tmp_path / "resnet50.h5"
     bad.write_bytes(b"\0" * 2048)
     (workflow / "config" / "bad.yaml").write_text(f"birds:\n  weights: {bad}\n")
-    proc = snakemake(workflow, "-n", "--configfile", "config/demo.yaml", "config/bad.yaml", check=False)
+    proc = snakemake(
+        workflow, "-n", "--configfile", "config/demo.yaml", "config/bad.yaml", check=False
+    )
     assert proc.returncode != 0
-    assert f"invalid configuration: birds.weights: {bad}: not an HDF5 file" in proc.stdout + proc.stderr
+    assert (
+        f"invalid configuration: birds.weights: {bad}: not an HDF5 file"
+        in proc.stdout + proc.stderr
+    )
 
 
 @pytest.mark.slow
@@ -125,7 +130,9 @@ def test_imagenet_weights_are_downloaded_by_the_workflow_not_by_jobs(done, rando
     downloaded = done / RESULTS / "downloads" / random_weights.name
     assert hashlib.md5(downloaded.read_bytes()).hexdigest() == md5
     jobs = job_records(record)
-    assert {"download_archive", "extract_birds_features", "finetune_birds"} <= {j["rule"] for j in jobs}
+    assert {"download_archive", "extract_birds_features", "finetune_birds"} <= {
+        j["rule"] for j in jobs
+    }
     assert all(not job["network"] for job in jobs), jobs
     log = (done / RESULTS / "logs" / "birds" / "features.log").read_text()
     assert f"ResNet50 (weights: {RESULTS}/downloads/{random_weights.name})" in log

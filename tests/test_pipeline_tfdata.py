@@ -61,7 +61,8 @@ def test_translation_moves_whole_pixels():
     x = np.zeros((64, 9, 9, 1), np.float32)
     x[:, 4, 4, 0] = 1.0  # one bright pixel in the centre
     out = augment_batch(
-        tf.constant(x), tf.constant([5, 6], tf.int64),
+        tf.constant(x),
+        tf.constant([5, 6], tf.int64),
         {"translate": 2 / 9, "fill_mode": "constant"},
     ).numpy()
     positions = set()
@@ -77,7 +78,8 @@ def test_flip_and_translation_compose_exactly():
     x = np.zeros((64, 8, 8, 1), np.float32)
     x[:, 2, 1, 0] = 1.0
     out = augment_batch(
-        tf.constant(x), tf.constant([9, 9], tf.int64),
+        tf.constant(x),
+        tf.constant([9, 9], tf.int64),
         {"horizontal_flip": True, "translate": 0.125, "fill_mode": "constant"},
     ).numpy()
     columns = {int(np.argwhere(o[..., 0] == 1.0)[0][1]) for o in out}

@@ -129,15 +129,28 @@ def assert_table_matches(rows: list[dict], metrics: dict[str, list[dict]]) -> No
             shown, sd = _mean_and_sd(row[header])
             numbers = np.array([value_of(m) for m in runs], dtype=float)
             assert abs(shown - numbers.mean()) <= tolerance, (row["Experiment"], header, shown)
-            if header in ("Test acc.", "Test top-5", "Test loss", "Best val. acc.", "Final val. acc."):
+            if header in (
+                "Test acc.",
+                "Test top-5",
+                "Test loss",
+                "Best val. acc.",
+                "Final val. acc.",
+            ):
                 if len(runs) == 1:
                     assert sd is None, (row["Experiment"], header, row[header])
                 else:
-                    assert abs(sd - numbers.std(ddof=1)) <= tolerance, (row["Experiment"], header, sd)
+                    assert abs(sd - numbers.std(ddof=1)) <= tolerance, (
+                        row["Experiment"],
+                        header,
+                        sd,
+                    )
         if len(runs) > 1:
             interval = stats.t_interval([m["test"]["accuracy"] for m in runs])
             low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", row["95% CI"]))
-            assert abs(low - interval.low) <= 0.5e-4 + 1e-9 and abs(high - interval.high) <= 0.5e-4 + 1e-9
+            assert (
+                abs(low - interval.low) <= 0.5e-4 + 1e-9
+                and abs(high - interval.high) <= 0.5e-4 + 1e-9
+            )
         else:
             assert "95% CI" not in row
 
@@ -215,7 +228,9 @@ BIRD_EXPERIMENTS = {
 BIRD_REPLICATES = 3
 
 
-def write_bird_results(results: Path, seed: int = 0, replicates: int = BIRD_REPLICATES) -> dict[str, list[dict]]:
+def write_bird_results(
+    results: Path, seed: int = 0, replicates: int = BIRD_REPLICATES
+) -> dict[str, list[dict]]:
     """results/birds/<name>/rep<k>/{metrics.json,history.csv} for BIRD_EXPERIMENTS,
     each replicate with its own made-up predictions."""
     rng = np.random.default_rng(seed)
@@ -274,17 +289,30 @@ def render_birds(tmp_path: Path, replicates: int) -> tuple[Path, dict[str, list[
     metrics = write_bird_results(results_dir, replicates=replicates)
     config = {
         "cifar": {"enabled": False},
-        "birds": {"enabled": True, "dataset": "cub200", "image_size": 224, "source": "synthetic",
-                  "weights": "/data/w.h5", "inference_batch_size": 32},
+        "birds": {
+            "enabled": True,
+            "dataset": "cub200",
+            "image_size": 224,
+            "source": "synthetic",
+            "weights": "/data/w.h5",
+            "inference_batch_size": 32,
+        },
     }
     report_parts = parts.report_parts(config, {"cifar": {}, "birds": BIRD_EXPERIMENTS})
     out = tmp_path / "report"
     figures = out / "figures"
     stem = lambda kind: [figures / f"birds_{kind}.png", figures / f"birds_{kind}.pdf"]
-    references = [{"label": "frozen ResNet50", "accuracy": [0.40, 0.45]}, {"label": "one run", "accuracy": 0.46}]
+    references = [
+        {"label": "frozen ResNet50", "accuracy": [0.40, 0.45]},
+        {"label": "one run", "accuracy": 0.46},
+    ]
     accuracy_chart(
         [
-            {"name": n, "values": [m["test"]["accuracy"] for m in runs], "kind": BIRD_EXPERIMENTS[n]["kind"]}
+            {
+                "name": n,
+                "values": [m["test"]["accuracy"] for m in runs],
+                "kind": BIRD_EXPERIMENTS[n]["kind"],
+            }
             for n, runs in metrics.items()
         ],
         references,
@@ -293,7 +321,13 @@ def render_birds(tmp_path: Path, replicates: int) -> tuple[Path, dict[str, list[
     )
     curves_grid(
         [
-            (n, [read_history(results_dir / "birds" / n / f"rep{k}" / "history.csv") for k in range(replicates)])
+            (
+                n,
+                [
+                    read_history(results_dir / "birds" / n / f"rep{k}" / "history.csv")
+                    for k in range(replicates)
+                ],
+            )
             for n in metrics
         ],
         "Birds: learning curves",
@@ -390,7 +424,8 @@ def test_birds_step_table_pairs_replicates(birds_report):
     out, metrics = birds_report
     rows = read_csv(out / "steps.csv")
     assert [(r["experiment"], r["base"]) for r in rows] == [
-        ("mlp_dropout", "linear"), ("finetune_all", "mlp_dropout")
+        ("mlp_dropout", "linear"),
+        ("finetune_all", "mlp_dropout"),
     ]
     for row in rows:
         diffs = [
@@ -415,7 +450,9 @@ def test_step_comparison_on_a_hand_made_case():
     base = [0.40, 0.50, 0.60, 0.45]
     better = [b + 0.02 for b in base]
     difference = stats.paired_difference(better, base)
-    assert difference.mean == pytest.approx(0.02) and difference.std == pytest.approx(0.0, abs=1e-12)
+    assert difference.mean == pytest.approx(0.02) and difference.std == pytest.approx(
+        0.0, abs=1e-12
+    )
     assert stats.verdict(difference) == "helps"
     worse = [0.39, 0.52, 0.57, 0.44]  # -0.01, +0.02, -0.03, -0.01
     difference = stats.paired_difference(worse, base)
@@ -423,7 +460,9 @@ def test_step_comparison_on_a_hand_made_case():
     assert difference.std == pytest.approx(np.std([-0.01, 0.02, -0.03, -0.01], ddof=1))
     # t(0.975, 3) = 3.182446
     half = 3.182446 * difference.std / 2
-    assert (difference.low, difference.high) == pytest.approx((-0.0075 - half, -0.0075 + half), rel=1e-6)
+    assert (difference.low, difference.high) == pytest.approx(
+        (-0.0075 - half, -0.0075 + half), rel=1e-6
+    )
     assert stats.verdict(difference) == "no difference measurable"
     assert stats.verdict(stats.paired_difference([0.3, 0.31, 0.29], [0.5, 0.52, 0.49])) == "hurts"
     assert stats.verdict(stats.paired_difference([0.3], [0.5])) is None
@@ -471,7 +510,9 @@ def test_birds_best_and_worst_classes_of_best_model(birds_report):
         shown_worst = [(r["Worst classes"], float(r["Test accuracy"])) for r in rows_worst]
         assert [n for n, _ in shown_best] == [n for n, _ in ranked[:10]]
         assert [n for n, _ in shown_worst] == [n for n, _ in ranked[-10:]]
-        for (_, shown), (_, true) in zip(shown_best + shown_worst, ranked[:10] + ranked[-10:], strict=True):
+        for (_, shown), (_, true) in zip(
+            shown_best + shown_worst, ranked[:10] + ranked[-10:], strict=True
+        ):
             assert abs(shown - true) <= 0.5e-4 + 1e-9
     # The name with LaTeX specials is among the best and reaches the .tex escaped.
     assert any(name.endswith(BIRD_SPECIAL) for name, _ in ranked[:10])
@@ -510,17 +551,28 @@ def test_birds_latex_compiles(birds_report, tmp_path):
     pdf.build_pdf(out / "report.tex", out / "report.pdf")
     assert (out / "report.pdf").read_bytes() == first, "same .tex, different PDF"
     assert sorted(p.name for p in out.iterdir()) == [
-        "aggregates.csv", "figures", "report.md", "report.pdf", "report.tex", "steps.csv", "summary.csv"
+        "aggregates.csv",
+        "figures",
+        "report.md",
+        "report.pdf",
+        "report.tex",
+        "steps.csv",
+        "summary.csv",
     ], "scratch files left behind"
 
 
 def test_figures_are_reproducible(tmp_path):
-    bars = [{"name": "a_b", "values": [0.4, 0.42], "kind": None}, {"name": "c", "values": [0.6, 0.5], "kind": None}]
+    bars = [
+        {"name": "a_b", "values": [0.4, 0.42], "kind": None},
+        {"name": "c", "values": [0.6, 0.5], "kind": None},
+    ]
     refs = [{"label": "study", "accuracy": 0.5}]
     for run in ("one", "two"):
         accuracy_chart(bars, refs, "t", [tmp_path / run / "f.png", tmp_path / run / "f.pdf"])
     for ext in ("png", "pdf"):
-        assert (tmp_path / "one" / f"f.{ext}").read_bytes() == (tmp_path / "two" / f"f.{ext}").read_bytes()
+        assert (tmp_path / "one" / f"f.{ext}").read_bytes() == (
+            tmp_path / "two" / f"f.{ext}"
+        ).read_bytes()
 
 
 def test_accuracy_chart_legend_hides_no_bar(tmp_path):
@@ -637,7 +689,9 @@ def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, list[dict]]:
     names = cifar_variants(config) if part == "cifar" else birds_experiments(config, load_schema())
     return {
         name: [
-            json.loads((demo_run / f"results/demo/{part}" / name / f"rep{k}" / "metrics.json").read_text())
+            json.loads(
+                (demo_run / f"results/demo/{part}" / name / f"rep{k}" / "metrics.json").read_text()
+            )
             for k in range(config["replicates"])
         ]
         for name in names
@@ -668,11 +722,17 @@ def test_demo_report_tables_equal_metrics_json(demo_run):
         for row in (r for r in aggregates if r["part"] == part):
             values = [m["test"]["accuracy"] for m in part_metrics[row["experiment"]]]
             assert float(row["test_accuracy_mean"]) == pytest.approx(np.mean(values), abs=1e-12)
-            assert float(row["test_accuracy_std"]) == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+            assert float(row["test_accuracy_std"]) == pytest.approx(
+                np.std(values, ddof=1), abs=1e-12
+            )
     # Every step of the study against its base, in both parts.
     steps = read_csv(out / "steps.csv")
-    assert ("cifar", "normalized", "basenet") in {(r["part"], r["experiment"], r["base"]) for r in steps}
-    assert ("birds", "finetune_top", "conv") in {(r["part"], r["experiment"], r["base"]) for r in steps}
+    assert ("cifar", "normalized", "basenet") in {
+        (r["part"], r["experiment"], r["base"]) for r in steps
+    }
+    assert ("birds", "finetune_top", "conv") in {
+        (r["part"], r["experiment"], r["base"]) for r in steps
+    }
     assert len(md_table(md, "Step", 0)) == len(all_parts["cifar"]) - 1
     metrics = all_parts["cifar"]
     # Class names with LaTeX specials (the synthetic archive uses CIFAR's names).
@@ -681,8 +741,10 @@ def test_demo_report_tables_equal_metrics_json(demo_run):
     assert {r["Class"] for r in per_class} == set(metrics[best][0]["class_names"])
     assert "aquarium_fish" in metrics[best][0]["class_names"] and r"aquarium\_fish" in tex
     assert "## Not run" not in md
-    for part, kinds in (("cifar", ("accuracy", "curves", "confusion")),
-                        ("birds", ("accuracy", "curves", "per_class"))):
+    for part, kinds in (
+        ("cifar", ("accuracy", "curves", "confusion")),
+        ("birds", ("accuracy", "curves", "per_class")),
+    ):
         for kind in kinds:
             for ext in ("png", "pdf"):
                 assert (out / "figures" / f"{part}_{kind}.{ext}").stat().st_size > 1000
@@ -743,7 +805,14 @@ def test_report_reruns_only_what_changed(done):
     }
     report_jobs = {r for r, _ in jobs} - {r for r, _ in variant_jobs}
     assert {"report_accuracy", "report_curves", "report_confusion", "report"} <= report_jobs
-    assert report_jobs <= {"report_accuracy", "report_curves", "report_confusion", "report", "report_pdf", "all"}
+    assert report_jobs <= {
+        "report_accuracy",
+        "report_curves",
+        "report_confusion",
+        "report",
+        "report_pdf",
+        "all",
+    }
 
     # A description (what the report says about a variant): the report only.
     (done / "config" / "change.yaml").write_text(
@@ -759,8 +828,7 @@ def test_report_of_a_run_with_every_part_off(tmp_path):
     and how to build the PDF."""
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "config" / "off.yaml").write_text(
-        "cifar:\n  enabled: false\nbirds:\n  enabled: false\n"
-        "report:\n  latexmk: no-such-latexmk\n"
+        "cifar:\n  enabled: false\nbirds:\n  enabled: false\nreport:\n  latexmk: no-such-latexmk\n"
     )
     snakemake(workdir, "--cores", "1", *DEMO, "config/off.yaml")
     out = workdir / "results/demo/report"

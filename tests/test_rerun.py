@@ -126,9 +126,10 @@ def _edit(script: Path) -> None:
 def test_changed_plot_script_plans_only_the_plots(done):
     _edit(done / "scripts" / "plot_curves.py")
     # Both parts' curves; the report draws its own from the histories: none redone.
-    assert planned(done) == variant_jobs(
-        VARIANTS, rules=("plot_cifar_curves",), report=set()
-    ) | birds_plots()
+    assert (
+        planned(done)
+        == variant_jobs(VARIANTS, rules=("plot_cifar_curves",), report=set()) | birds_plots()
+    )
 
 
 def test_changed_training_script_plans_training_and_its_consumers(done):
@@ -145,12 +146,16 @@ def test_deleted_model_plans_only_what_depends_on_it(done):
 
 
 #: What the report redoes when the replicates of every experiment change.
-REPORT_ALL = {
-    (rule, f"part={part}")
-    for part in ("cifar", "birds")
-    for rule in ("report_accuracy", "report_curves", "report_confusion", "report_per_class")
-    if (rule, part) not in {("report_confusion", "birds"), ("report_per_class", "cifar")}
-} | {("report", ""), ("all", "")} | REPORT_PDF
+REPORT_ALL = (
+    {
+        (rule, f"part={part}")
+        for part in ("cifar", "birds")
+        for rule in ("report_accuracy", "report_curves", "report_confusion", "report_per_class")
+        if (rule, part) not in {("report_confusion", "birds"), ("report_per_class", "cifar")}
+    }
+    | {("report", ""), ("all", "")}
+    | REPORT_PDF
+)
 
 
 def _birds_replicate_jobs(k: int) -> set[tuple[str, str]]:
@@ -194,9 +199,11 @@ def test_changed_package_code_plans_only_the_rules_behind_it(done):
     # draw_learning_curves draws each run's curves and the report's curve grids;
     # the report's other figures do not use it.
     curves = {("report_curves", "part=cifar"), ("report_curves", "part=birds"), ("report", "")}
-    assert planned(done) == variant_jobs(
-        VARIANTS, rules=("plot_cifar_curves",), report=curves | REPORT_PDF
-    ) | birds_plots()
+    assert (
+        planned(done)
+        == variant_jobs(VARIANTS, rules=("plot_cifar_curves",), report=curves | REPORT_PDF)
+        | birds_plots()
+    )
 
 
 def test_edit_of_a_shared_function_plans_every_job_that_uses_it(done):
@@ -207,9 +214,17 @@ def test_edit_of_a_shared_function_plans_every_job_that_uses_it(done):
     source = pipeline.read_text()
     old = "    ds = ds.prefetch(tf.data.AUTOTUNE)\n    return ds.with_options(options) if options is not None else ds\n\n\nclass TrainData"
     assert source.count(old) == 1
-    pipeline.write_text(source.replace(old, old.replace("prefetch(tf.data.AUTOTUNE)", "prefetch(2)")))
+    pipeline.write_text(
+        source.replace(old, old.replace("prefetch(tf.data.AUTOTUNE)", "prefetch(2)"))
+    )
     # Everything but making and preparing the data and extracting the features.
-    data = {"synthetic_cifar", "synthetic_birds", "prepare_cifar", "prepare_birds", "extract_birds_features"}
+    data = {
+        "synthetic_cifar",
+        "synthetic_birds",
+        "prepare_cifar",
+        "prepare_birds",
+        "extract_birds_features",
+    }
     every_job = planned(done, "--forceall")
     assert data <= {rule for rule, _ in every_job}
     assert planned(done) == {(rule, wc) for rule, wc in every_job if rule not in data}

@@ -103,7 +103,9 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, killed
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert a[key] == b[key], (a["epoch"], key, a[key], b[key])
     metrics = json.loads((out / "metrics.json").read_text())
-    expected = json.loads((demo_run / RESULTS / "cifar" / VARIANT / REPLICATE / "metrics.json").read_text())
+    expected = json.loads(
+        (demo_run / RESULTS / "cifar" / VARIANT / REPLICATE / "metrics.json").read_text()
+    )
     assert metrics["epochs"] == EPOCHS
     assert metrics["test"] == expected["test"]
 

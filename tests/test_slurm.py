@@ -36,9 +36,7 @@ def _cluster_problem() -> str | None:
     if not Path("/etc/slurm/slurm.conf").is_file():
         return "no /etc/slurm/slurm.conf: start the test cluster with .ci/slurm-up.sh"
     try:
-        ping = subprocess.run(
-            ["scontrol", "ping"], capture_output=True, text=True, timeout=20
-        )
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
         state = subprocess.run(
             ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20
         )
@@ -83,7 +81,10 @@ def _slurm_jobs() -> dict[str, tuple[str, str, str]]:
 
 def test_demo_variant_runs_through_sbatch(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
-    targets = [f"{RESULTS}/cifar/{VARIANT}/rep0/metrics.json", f"{RESULTS}/cifar/{VARIANT}/rep0/curves.png"]
+    targets = [
+        f"{RESULTS}/cifar/{VARIANT}/rep0/metrics.json",
+        f"{RESULTS}/cifar/{VARIANT}/rep0/curves.png",
+    ]
     proc = snakemake(
         workdir,
         "--profile",
@@ -107,9 +108,7 @@ def test_demo_variant_runs_through_sbatch(cluster, tmp_path):
     # Each rule went to SLURM as its own job: Snakemake says so, the plugin kept
     # a log named after the job id, and slurmctld lists the job as completed
     # under this run's name with the rule in its comment.
-    submitted = dict(
-        re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output)
-    )
+    submitted = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output))
     assert len(submitted) == len(RULES), output[-3000:]
     jobs = _slurm_jobs()
     run_names = set()

@@ -33,8 +33,16 @@ def _lr(optimizer, step):
 
 def test_sgd_without_momentum_is_the_studys_optimizer():
     opt = make_optimizer(
-        {"name": "sgd", "learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-        {"name": "constant", "warmup_epochs": 0}, steps_per_epoch=10, epochs=5,
+        {
+            "name": "sgd",
+            "learning_rate": 0.01,
+            "momentum": 0.0,
+            "nesterov": False,
+            "weight_decay": 0.0,
+        },
+        {"name": "constant", "warmup_epochs": 0},
+        steps_per_epoch=10,
+        epochs=5,
     )
     assert isinstance(opt, keras.optimizers.SGD)
     assert opt.momentum == 0.0 and not opt.nesterov and opt.weight_decay is None
@@ -43,8 +51,16 @@ def test_sgd_without_momentum_is_the_studys_optimizer():
 
 def test_cosine_schedule_with_warmup():
     opt = make_optimizer(
-        {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4},
-        {"name": "cosine", "warmup_epochs": 1}, steps_per_epoch=10, epochs=11,
+        {
+            "name": "sgd",
+            "learning_rate": 0.1,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+        },
+        {"name": "cosine", "warmup_epochs": 1},
+        steps_per_epoch=10,
+        epochs=11,
     )
     assert _lr(opt, 0) == pytest.approx(0.0)
     assert _lr(opt, 5) == pytest.approx(0.05)
@@ -64,13 +80,34 @@ def _tiny_problem(n=96, classes=3, seed=0):
 SETTINGS = {
     "architecture": {
         "conv_blocks": [{"filters": [4], "kernel_size": 3}],
-        "padding": "valid", "pool_size": 2, "residual": False, "batchnorm": "before_relu",
-        "block_dropout": [0.3], "head": "flatten", "dense": [8], "dense_dropout": 0.2,
+        "padding": "valid",
+        "pool_size": 2,
+        "residual": False,
+        "batchnorm": "before_relu",
+        "block_dropout": [0.3],
+        "head": "flatten",
+        "dense": [8],
+        "dense_dropout": 0.2,
     },
-    "augment": {"horizontal_flip": True, "translate": 0.1, "rotation": 0.0, "zoom": 0.0, "fill_mode": "nearest"},
-    "optimizer": {"name": "sgd", "learning_rate": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+    "augment": {
+        "horizontal_flip": True,
+        "translate": 0.1,
+        "rotation": 0.0,
+        "zoom": 0.0,
+        "fill_mode": "nearest",
+    },
+    "optimizer": {
+        "name": "sgd",
+        "learning_rate": 0.05,
+        "momentum": 0.9,
+        "nesterov": False,
+        "weight_decay": 0.0,
+    },
     "schedule": {"name": "cosine", "warmup_epochs": 1},
-    "label_smoothing": 0.1, "batch_size": 16, "epochs": 3, "normalize": False,
+    "label_smoothing": 0.1,
+    "batch_size": 16,
+    "epochs": 3,
+    "normalize": False,
 }
 
 
@@ -133,10 +170,24 @@ def test_fingerprint_changes_with_settings_seed_and_data():
 
 def test_history_csv_round_trip(tmp_path):
     rows = [
-        {"epoch": 1, "loss": 1.5, "accuracy": 0.4, "val_loss": 1.6, "val_accuracy": 0.35,
-         "seconds": 2.0, "learning_rate": 0.01},
-        {"epoch": 2, "loss": 1.2, "accuracy": 0.5, "val_loss": 1.4, "val_accuracy": 0.45,
-         "seconds": 2.5, "learning_rate": 0.01},
+        {
+            "epoch": 1,
+            "loss": 1.5,
+            "accuracy": 0.4,
+            "val_loss": 1.6,
+            "val_accuracy": 0.35,
+            "seconds": 2.0,
+            "learning_rate": 0.01,
+        },
+        {
+            "epoch": 2,
+            "loss": 1.2,
+            "accuracy": 0.5,
+            "val_loss": 1.4,
+            "val_accuracy": 0.45,
+            "seconds": 2.5,
+            "learning_rate": 0.01,
+        },
     ]
     write_history(tmp_path / "h.csv", rows)
     assert read_history(tmp_path / "h.csv") == rows
@@ -144,17 +195,24 @@ def test_history_csv_round_trip(tmp_path):
         "epoch,loss,accuracy,val_loss,val_accuracy,seconds,learning_rate"
     )
     summary = history_summary(rows)
-    assert summary == {"epochs": 2, "training_seconds": 4.5, "best_val_accuracy": 0.45,
-                       "best_val_epoch": 2, "final_val_accuracy": 0.45}
+    assert summary == {
+        "epochs": 2,
+        "training_seconds": 4.5,
+        "best_val_accuracy": 0.45,
+        "best_val_epoch": 2,
+        "final_val_accuracy": 0.45,
+    }
 
 
 def test_classification_metrics():
-    probs = np.array([
-        [0.7, 0.1, 0.1, 0.05, 0.03, 0.02],  # true 0, right
-        [0.1, 0.6, 0.1, 0.1, 0.05, 0.05],  # true 2, wrong, rank 2
-        [0.5, 0.1, 0.1, 0.1, 0.1, 0.1],    # true 5: tied at 0.1 with four others
-        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],    # true 5, right
-    ])
+    probs = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.05, 0.03, 0.02],  # true 0, right
+            [0.1, 0.6, 0.1, 0.1, 0.05, 0.05],  # true 2, wrong, rank 2
+            [0.5, 0.1, 0.1, 0.1, 0.1, 0.1],  # true 5: tied at 0.1 with four others
+            [0.0, 0.0, 0.0, 0.0, 0.0, 1.0],  # true 5, right
+        ]
+    )
     labels = np.array([0, 2, 5, 5])
     m = classification_metrics(probs, labels, list("abcdef"))
     assert m["accuracy"] == 0.5
@@ -162,7 +220,14 @@ def test_classification_metrics():
     assert m["top5_accuracy"] == 1.0
     expected_loss = -np.mean(np.log([0.7, 0.1, 0.1, 1.0]))
     assert m["loss"] == pytest.approx(expected_loss)
-    assert m["per_class_accuracy"] == {"a": 1.0, "b": None, "c": 0.0, "d": None, "e": None, "f": 0.5}
+    assert m["per_class_accuracy"] == {
+        "a": 1.0,
+        "b": None,
+        "c": 0.0,
+        "d": None,
+        "e": None,
+        "f": 0.5,
+    }
     cm = np.array(m["confusion_matrix"])
     assert cm.sum() == 4 and cm[0, 0] == 1 and cm[2, 1] == 1 and cm[5, 0] == 1 and cm[5, 5] == 1
 

@@ -15,13 +15,29 @@ def config():
 
 def test_study_chain_is_cumulative(config):
     resolved = cifar_variants(config)
-    assert list(resolved)[:6] == ["basenet", "normalized", "augmented", "deeper", "dropout", "batchnorm"]
+    assert list(resolved)[:6] == [
+        "basenet",
+        "normalized",
+        "augmented",
+        "deeper",
+        "dropout",
+        "batchnorm",
+    ]
     assert resolved["batchnorm"]["lineage"] == [
-        "basenet", "normalized", "augmented", "deeper", "dropout", "batchnorm"
+        "basenet",
+        "normalized",
+        "augmented",
+        "deeper",
+        "dropout",
+        "batchnorm",
     ]
     base = resolved["basenet"]["settings"]
     assert base["optimizer"] == {
-        "name": "sgd", "learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0
+        "name": "sgd",
+        "learning_rate": 0.01,
+        "momentum": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
     }
     assert (base["batch_size"], base["epochs"], base["normalize"]) == (32, 30, False)
     bn = resolved["batchnorm"]["settings"]
@@ -80,17 +96,30 @@ def test_descendants(config):
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda v: v["dropout"].update(base="deepr"),
-         r"cifar.variants.dropout: base 'deepr' is not a variant \(known: basenet"),
-        (lambda v: v["basenet"].update(base="augmented"),
-         r"the bases form a cycle \(variant -> its base\): basenet -> augmented -> normalized -> basenet"),
-        (lambda v: v["deeper"].update(base="deeper"), r"cycle \(variant -> its base\): deeper -> deeper"),
-        (lambda v: v["basenet"].pop("batch_size"),
-         r"cifar.variants.basenet: 'batch_size' is a required property"),
-        (lambda v: v["basenet"]["optimizer"].pop("momentum"),
-         r"cifar.variants.basenet.optimizer: 'momentum' is a required property"),
-        (lambda v: v["dropout"]["architecture"].update(block_dropout=[0.2]),
-         r"cifar.variants.dropout.architecture: block_dropout has 1 rates for 2 conv_blocks"),
+        (
+            lambda v: v["dropout"].update(base="deepr"),
+            r"cifar.variants.dropout: base 'deepr' is not a variant \(known: basenet",
+        ),
+        (
+            lambda v: v["basenet"].update(base="augmented"),
+            r"the bases form a cycle \(variant -> its base\): basenet -> augmented -> normalized -> basenet",
+        ),
+        (
+            lambda v: v["deeper"].update(base="deeper"),
+            r"cycle \(variant -> its base\): deeper -> deeper",
+        ),
+        (
+            lambda v: v["basenet"].pop("batch_size"),
+            r"cifar.variants.basenet: 'batch_size' is a required property",
+        ),
+        (
+            lambda v: v["basenet"]["optimizer"].pop("momentum"),
+            r"cifar.variants.basenet.optimizer: 'momentum' is a required property",
+        ),
+        (
+            lambda v: v["dropout"]["architecture"].update(block_dropout=[0.2]),
+            r"cifar.variants.dropout.architecture: block_dropout has 1 rates for 2 conv_blocks",
+        ),
     ],
 )
 def test_resolution_errors(config, mutate, message):
@@ -102,28 +131,45 @@ def test_resolution_errors(config, mutate, message):
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda c: c["cifar"]["variants"]["deeper"].update(epoch=3),
-         r"^cifar.variants.deeper.epoch: unknown setting \(known here: .*epochs"),
-        (lambda c: c["cifar"]["variants"]["deeper"].update(epochs=0),
-         r"^cifar.variants.deeper.epochs: 0 is less than the minimum of 1$"),
-        (lambda c: c["cifar"]["variants"]["deeper"].update(epochs=-5),
-         r"^cifar.variants.deeper.epochs: -5 is less than the minimum of 1$"),
-        (lambda c: c["cifar"].update(dataset="cifar1000"),
-         r"^cifar.dataset: 'cifar1000' is not one of"),
-        (lambda c: c["cifar"]["variants"]["augmented"]["augment"].update(flip=True),
-         r"^cifar.variants.augmented.augment.flip: unknown setting"),
-        (lambda c: c.update(sead=1),
-         r"^sead: unknown setting \(known here: .*seed"),
-        (lambda c: c.update(replicates=0),
-         r"^replicates: 0 is less than the minimum of 1$"),
-        (lambda c: c.update(replicates=2.5),
-         r"^replicates: 2.5 is not of type 'integer'$"),
-        (lambda c: c["cifar"].update(num_classes=11, dataset="cifar10"),
-         r"^cifar.num_classes: 11 classes asked for, but cifar10 has 10$"),
-        (lambda c: c["birds"].update(num_classes=9, source="synthetic", synthetic={"num_classes": 8, "train_per_class": 2, "test_per_class": 1}),
-         r"^birds.num_classes: 9 classes asked for, but the synthetic cub200 \(birds.synthetic.num_classes\) has 8$"),
-        (lambda c: c["datasets"]["cifar10"].update(md5=12345678901234567890123456789012),
-         r"^datasets.cifar10.md5: the checksum is a number: .* quote it"),
+        (
+            lambda c: c["cifar"]["variants"]["deeper"].update(epoch=3),
+            r"^cifar.variants.deeper.epoch: unknown setting \(known here: .*epochs",
+        ),
+        (
+            lambda c: c["cifar"]["variants"]["deeper"].update(epochs=0),
+            r"^cifar.variants.deeper.epochs: 0 is less than the minimum of 1$",
+        ),
+        (
+            lambda c: c["cifar"]["variants"]["deeper"].update(epochs=-5),
+            r"^cifar.variants.deeper.epochs: -5 is less than the minimum of 1$",
+        ),
+        (
+            lambda c: c["cifar"].update(dataset="cifar1000"),
+            r"^cifar.dataset: 'cifar1000' is not one of",
+        ),
+        (
+            lambda c: c["cifar"]["variants"]["augmented"]["augment"].update(flip=True),
+            r"^cifar.variants.augmented.augment.flip: unknown setting",
+        ),
+        (lambda c: c.update(sead=1), r"^sead: unknown setting \(known here: .*seed"),
+        (lambda c: c.update(replicates=0), r"^replicates: 0 is less than the minimum of 1$"),
+        (lambda c: c.update(replicates=2.5), r"^replicates: 2.5 is not of type 'integer'$"),
+        (
+            lambda c: c["cifar"].update(num_classes=11, dataset="cifar10"),
+            r"^cifar.num_classes: 11 classes asked for, but cifar10 has 10$",
+        ),
+        (
+            lambda c: c["birds"].update(
+                num_classes=9,
+                source="synthetic",
+                synthetic={"num_classes": 8, "train_per_class": 2, "test_per_class": 1},
+            ),
+            r"^birds.num_classes: 9 classes asked for, but the synthetic cub200 \(birds.synthetic.num_classes\) has 8$",
+        ),
+        (
+            lambda c: c["datasets"]["cifar10"].update(md5=12345678901234567890123456789012),
+            r"^datasets.cifar10.md5: the checksum is a number: .* quote it",
+        ),
     ],
 )
 def test_schema_errors(config, mutate, message):
@@ -165,8 +211,6 @@ def load_config_file(path):
     import yaml
 
     return yaml.safe_load(open(path))
-
-
 
 
 def test_settings_do_not_depend_on_key_order():

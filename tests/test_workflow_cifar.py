@@ -52,7 +52,9 @@ def test_demo_writes_every_output(demo_run):
         assert 0 <= test["accuracy"] <= test["top5_accuracy"] <= 1
         assert metrics["parameters"] > 0 and metrics["training_seconds"] > 0
         assert 1 <= metrics["best_val_epoch"] <= metrics["epochs"]
-        assert metrics["seed"] == 2020 + metrics["replicate"] and rep == f"rep{metrics['replicate']}"
+        assert (
+            metrics["seed"] == 2020 + metrics["replicate"] and rep == f"rep{metrics['replicate']}"
+        )
         for kind in ("train", "evaluate", "curves"):
             assert (root / "logs" / "cifar" / variant / rep / f"{kind}.log").exists()
             assert (root / "benchmarks" / "cifar" / variant / rep / f"{kind}.tsv").exists()
@@ -67,7 +69,9 @@ def test_demo_task_is_learned_clearly_above_chance(demo_run):
     _, demo = _demo_config(demo_run)
     chance = 1 / demo["cifar"]["num_classes"]
     accuracy = {
-        v: json.loads((demo_run / DEMO / "cifar" / v / "rep0" / "metrics.json").read_text())["test"]["accuracy"]
+        v: json.loads((demo_run / DEMO / "cifar" / v / "rep0" / "metrics.json").read_text())[
+            "test"
+        ]["accuracy"]
         for v in STUDY
     }
     assert max(accuracy.values()) >= 3 * chance, accuracy
@@ -112,7 +116,13 @@ BAD_CONFIGS = {
         "invalid configuration: cifar.num_classes: 25 classes asked for, but cifar10 has 10",
     ),
     "unquoted md5": (
-        {"cifar": {"source": "local", "local_archive": "x.tar.gz", "local_md5": 12345678901234567890123456789012}},
+        {
+            "cifar": {
+                "source": "local",
+                "local_archive": "x.tar.gz",
+                "local_md5": 12345678901234567890123456789012,
+            }
+        },
         "invalid configuration: cifar.local_md5: the checksum is a number",
     ),
     "no replicates": (
@@ -196,8 +206,13 @@ def test_local_archive_is_used(workflow, good_archive):
     _local_archive_config(workflow, archive, md5)
     # Targets before --configfile, which takes every word after it.
     snakemake(
-        workflow, "results/demo/cifar/split.json",
-        "--cores", "1", "--configfile", "config/demo.yaml", "local.yaml",
+        workflow,
+        "results/demo/cifar/split.json",
+        "--cores",
+        "1",
+        "--configfile",
+        "config/demo.yaml",
+        "local.yaml",
     )
     split = json.loads((workflow / "results/demo/cifar/split.json").read_text())
     assert split["archive_md5"] == md5

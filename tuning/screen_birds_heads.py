@@ -12,6 +12,7 @@ instead of the workflow's tf.data pipeline (no augmentation either way).
 
 usage: screen_birds_heads.py FEATURES_DIR OUT.jsonl [--only NAME,...] [--repeats N]
 """
+
 import argparse
 import copy
 import json
@@ -35,7 +36,13 @@ from convstudy.models.resnet import build_head  # noqa: E402
 from convstudy.training import make_optimizer  # noqa: E402
 from convstudy.variants import deep_merge  # noqa: E402
 
-SGD = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
+SGD = {
+    "name": "sgd",
+    "learning_rate": 0.01,
+    "momentum": 0.0,
+    "nesterov": False,
+    "weight_decay": 0.0,
+}
 
 # (name, base head of config/config.yaml, overrides, repeats cap)
 RUNS = [
@@ -44,25 +51,47 @@ RUNS = [
     ("linear_lr3e-4", "linear", {"optimizer": {"learning_rate": 0.0003}, "epochs": 60}, None),
     ("linear_ls0.1", "linear", {"label_smoothing": 0.1}, None),
     ("linear_drop0.5", "linear", {"architecture": {"input_dropout": 0.5}}, None),
-    ("linear_adamw", "linear", {"optimizer": {"name": "adamw", "weight_decay": 0.05},
-                                "schedule": {"name": "cosine"}}, None),
+    (
+        "linear_adamw",
+        "linear",
+        {"optimizer": {"name": "adamw", "weight_decay": 0.05}, "schedule": {"name": "cosine"}},
+        None,
+    ),
     ("linear_sgd_study", "linear", {"optimizer": SGD, "batch_size": 32}, None),
-    ("linear_sgdm_cos", "linear", {"optimizer": {**SGD, "momentum": 0.9, "nesterov": True,
-                                                 "learning_rate": 0.05},
-                                   "schedule": {"name": "cosine"}}, None),
+    (
+        "linear_sgdm_cos",
+        "linear",
+        {
+            "optimizer": {**SGD, "momentum": 0.9, "nesterov": True, "learning_rate": 0.05},
+            "schedule": {"name": "cosine"},
+        },
+        None,
+    ),
     ("study_256", "study_1024", {"architecture": {"dense": [256], "input_dropout": 0.0}}, None),
     ("study_1024", "study_1024", {}, None),
     ("mlp", "mlp", {}, None),
     ("mlp_no_ls", "mlp", {"label_smoothing": 0.0}, None),
-    ("mlp_512_d0.3", "mlp", {"architecture": {"dense": [512], "dropout": 0.3,
-                                              "input_dropout": 0.3}}, None),
-    ("mlp_adam_const", "mlp", {"optimizer": {"name": "adam", "weight_decay": 0.0},
-                               "schedule": {"name": "constant"}}, None),
+    (
+        "mlp_512_d0.3",
+        "mlp",
+        {"architecture": {"dense": [512], "dropout": 0.3, "input_dropout": 0.3}},
+        None,
+    ),
+    (
+        "mlp_adam_const",
+        "mlp",
+        {"optimizer": {"name": "adam", "weight_decay": 0.0}, "schedule": {"name": "constant"}},
+        None,
+    ),
     ("conv", "conv", {}, 2),
     ("conv_nobn", "conv", {"architecture": {"batchnorm": False}}, 2),
     ("conv_3x3_256", "conv", {"architecture": {"conv": [{"filters": 256, "kernel_size": 3}]}}, 2),
-    ("conv_ls0.1_40ep", "conv", {"label_smoothing": 0.1, "epochs": 40,
-                                 "schedule": {"name": "cosine"}}, 2),
+    (
+        "conv_ls0.1_40ep",
+        "conv",
+        {"label_smoothing": 0.1, "epochs": 40, "schedule": {"name": "cosine"}},
+        2,
+    ),
 ]
 
 
@@ -71,8 +100,9 @@ def run(settings, x, y, train, val, num_classes, seed):
     model = build_head(settings, x.shape[1:], num_classes)
     steps = int(np.ceil(len(train) / settings["batch_size"]))
     model.compile(
-        optimizer=make_optimizer(settings["optimizer"], settings["schedule"], steps,
-                                 settings["epochs"]),
+        optimizer=make_optimizer(
+            settings["optimizer"], settings["schedule"], steps, settings["epochs"]
+        ),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings["label_smoothing"]),
         metrics=["accuracy"],
         steps_per_execution=steps,
@@ -82,8 +112,12 @@ def run(settings, x, y, train, val, num_classes, seed):
     xv = x[val].astype("float32")
     began = time.time()
     hist = model.fit(
-        xt, onehot[train], batch_size=settings["batch_size"], epochs=settings["epochs"],
-        validation_data=(xv, onehot[val]), verbose=0,
+        xt,
+        onehot[train],
+        batch_size=settings["batch_size"],
+        epochs=settings["epochs"],
+        validation_data=(xv, onehot[val]),
+        verbose=0,
     ).history
     return {
         "final_val_accuracy": hist["val_accuracy"][-1],
@@ -101,7 +135,8 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     heads = {
-        n: e for n, e in birds_experiments(load_config(), load_schema()).items()
+        n: e
+        for n, e in birds_experiments(load_config(), load_schema()).items()
         if e["kind"] == "head"
     }
     cache = {}
@@ -114,9 +149,11 @@ def main():
         if kind not in cache:
             data = load_arrays(Path(args.features) / f"{kind}.npz")
             # The official training images only: this run's train and validation parts.
-            cache[kind] = (np.concatenate([data["x_train"], data["x_val"]]),
-                           np.concatenate([data["y_train"], data["y_val"]]),
-                           len(data["class_names"]))
+            cache[kind] = (
+                np.concatenate([data["x_train"], data["x_val"]]),
+                np.concatenate([data["y_train"], data["y_val"]]),
+                len(data["class_names"]),
+            )
         x, y, k = cache[kind]
         repeats = min(args.repeats, cap or args.repeats)
         scores = []
@@ -125,12 +162,17 @@ def main():
             scores.append(run(settings, x, y, train, val, k, seed=r))
         final = [s["final_val_accuracy"] for s in scores]
         result = {
-            "name": name, "features": kind, "repeats": repeats, "epochs": settings["epochs"],
-            "val_mean": round(float(np.mean(final)), 4), "val_sd": round(float(np.std(final)), 4),
+            "name": name,
+            "features": kind,
+            "repeats": repeats,
+            "epochs": settings["epochs"],
+            "val_mean": round(float(np.mean(final)), 4),
+            "val_sd": round(float(np.std(final)), 4),
             "best_val_mean": round(float(np.mean([s["best_val_accuracy"] for s in scores])), 4),
             "train_acc_mean": round(float(np.mean([s["final_train_accuracy"] for s in scores])), 4),
             "seconds_per_run": round(float(np.mean([s["seconds"] for s in scores])), 1),
-            "overrides": overrides, "base": base,
+            "overrides": overrides,
+            "base": base,
         }
         print(json.dumps({k: v for k, v in result.items() if k != "overrides"}), flush=True)
         with open(args.out, "a") as fh:

@@ -7,6 +7,7 @@ Recipes are chosen on validation figures only; test accuracy is printed only wit
 
 usage: summarize.py RESULTS_DIR/<part> [--show-test]
 """
+
 import argparse
 import csv
 import json

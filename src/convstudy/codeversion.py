@@ -126,7 +126,9 @@ def _used_definitions(tree: ast.Module, names: Iterable[str]) -> list[ast.stmt]:
     return [node for node in tree.body if isinstance(node, _DEFS) and node.name in used]
 
 
-def _entry_parts(module: str, names: Iterable[str], package: Path) -> tuple[list[ast.stmt], set[str]]:
+def _entry_parts(
+    module: str, names: Iterable[str], package: Path
+) -> tuple[list[ast.stmt], set[str]]:
     """(statements in the digest, import names they reach) of the named definitions of
     an entry module; its top-level statements other than definitions always count."""
     path = module_file(module, package)

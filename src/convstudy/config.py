@@ -66,7 +66,11 @@ def _numeric_checksums(value, path=()) -> list[str]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             here = (*path, key)
-            if str(key).endswith(("md5", "sha256")) and isinstance(item, (int, float)) and not isinstance(item, bool):
+            if (
+                str(key).endswith(("md5", "sha256"))
+                and isinstance(item, (int, float))
+                and not isinstance(item, bool)
+            ):
                 found.append(_dotted(here))
             else:
                 found.extend(_numeric_checksums(item, here))
@@ -99,7 +103,7 @@ def validate_config(config: dict, schema: Mapping | None = None) -> dict:
     if numeric:
         raise ConfigError(
             f"{numeric[0]}: the checksum is a number: YAML reads an unquoted all-digit "
-            "checksum as a number (and drops leading zeros); quote it, e.g. md5: \"0123...\""
+            'checksum as a number (and drops leading zeros); quote it, e.g. md5: "0123..."'
         )
     error = jsonschema.exceptions.best_match(_validator_with_defaults(schema).iter_errors(config))
     if error is not None:
@@ -122,7 +126,9 @@ def check_class_counts(config: Mapping) -> None:
             have = (section.get("synthetic") or {}).get("num_classes", have)
             what = f"the synthetic {dataset} (birds.synthetic.num_classes)"
         if have is not None and wanted > have:
-            raise ConfigError(f"{part}.num_classes: {wanted} classes asked for, but {what} has {have}")
+            raise ConfigError(
+                f"{part}.num_classes: {wanted} classes asked for, but {what} has {have}"
+            )
 
 
 def load_config(
@@ -171,9 +177,7 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
     schema = schema if schema is not None else load_schema()
     birds = config["birds"]
     defs = schema["$defs"]
-    heads = resolve_variants(
-        birds["heads"], defs["birds_head"], defs=defs, where="birds.heads"
-    )
+    heads = resolve_variants(birds["heads"], defs["birds_head"], defs=defs, where="birds.heads")
     finetunes = resolve_variants(
         birds.get("finetune") or {}, defs["birds_finetune"], defs=defs, where="birds.finetune"
     )
@@ -205,7 +209,9 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
     if only is not None:
         unknown = [n for n in only if n not in heads and n not in finetunes]
         if unknown:
-            raise ConfigError(f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant")
+            raise ConfigError(
+                f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant"
+            )
         for name, info in finetunes.items():
             if info["settings"]["head"] not in heads:
                 raise ConfigError(
@@ -222,15 +228,18 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
 def needs_spatial(experiments: Mapping[str, Mapping]) -> bool:
     """Whether some head trains on the spatial maps (else only pooled features are cached)."""
     return any(
-        e["kind"] == "head" and e["settings"]["features"] == "spatial"
-        for e in experiments.values()
+        e["kind"] == "head" and e["settings"]["features"] == "spatial" for e in experiments.values()
     )
 
 
 # ------------------------------------------------------------------ inputs
 
 #: Archives of each dataset by role, as keys of the ``datasets`` catalogue.
-DATASET_ARCHIVES = {"cifar100": {"archive": "cifar100"}, "cifar10": {"archive": "cifar10"}, **BIRDS_ARCHIVES}
+DATASET_ARCHIVES = {
+    "cifar100": {"archive": "cifar100"},
+    "cifar10": {"archive": "cifar10"},
+    **BIRDS_ARCHIVES,
+}
 #: The catalogue entry of the weights behind ``birds.weights: imagenet``.
 IMAGENET_WEIGHTS = "resnet50_imagenet"
 
@@ -244,8 +253,16 @@ def _local_settings(config: Mapping, part: str) -> tuple[dict, dict, str]:
     section = config[part]
     if part == "cifar":
         md5 = section.get("local_md5")
-        return {"archive": section.get("local_archive")}, ({"archive": {"md5": md5}} if md5 else {}), "cifar.local_archive"
-    return section.get("local_archives") or {}, section.get("local_checksums") or {}, "birds.local_archives"
+        return (
+            {"archive": section.get("local_archive")},
+            ({"archive": {"md5": md5}} if md5 else {}),
+            "cifar.local_archive",
+        )
+    return (
+        section.get("local_archives") or {},
+        section.get("local_checksums") or {},
+        "birds.local_archives",
+    )
 
 
 def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
@@ -311,7 +328,10 @@ def birds_weights(config: Mapping) -> dict[str, Any]:
                 f"datasets.{IMAGENET_WEIGHTS}: missing catalogue entry for birds.weights: imagenet"
             )
         filename = config["datasets"][IMAGENET_WEIGHTS]["filename"]
-        return {"kind": "imagenet", "path": f"{config['results_dir'].rstrip('/')}/downloads/{filename}"}
+        return {
+            "kind": "imagenet",
+            "path": f"{config['results_dir'].rstrip('/')}/downloads/{filename}",
+        }
     try:
         check_resnet50_weights(weights, "birds.weights")
     except WeightsError as exc:

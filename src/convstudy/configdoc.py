@@ -78,12 +78,18 @@ def _kind(schema: Mapping, node: Mapping) -> str:
         return " or ".join(_kind(schema, alt) for alt in node.get("oneOf", node.get("anyOf")))
     kind = node.get("type", "any")
     kind = " or ".join(kind) if isinstance(kind, list) else kind
-    kind = {"null": "null", "number": "number", "integer": "integer", "array": "list"}.get(kind, kind)
+    kind = {"null": "null", "number": "number", "integer": "integer", "array": "list"}.get(
+        kind, kind
+    )
     if kind == "list" and "items" in node:
         kind = f"list of {_kind(schema, node['items'])}"
     bounds = []
-    for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
-                      ("exclusiveMaximum", "<")):
+    for key, sign in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
         if key in node:
             bounds.append(f"{sign} {node[key]}")
     if "pattern" in node and node.get("type") == "string":
@@ -128,7 +134,12 @@ def _section(schema, path: str, node: Mapping, config) -> Iterator[tuple[str, st
             continue
         default = here if here is not _MISSING else prop_r.get("default", _MISSING)
         rows.append(
-            (key, _kind(schema, prop), "" if default is _MISSING else _value(default), _description(prop_r))
+            (
+                key,
+                _kind(schema, prop),
+                "" if default is _MISSING else _value(default),
+                _description(prop_r),
+            )
         )
     yield path, NAMED_INTRO.get(path.removesuffix(".<name>"), _description(node)), rows
     for full, child, child_config in nested:

@@ -26,9 +26,7 @@ def classification_metrics(
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     support = confusion.sum(axis=1)
-    per_class = np.divide(
-        np.diag(confusion), support, out=np.full(k, np.nan), where=support > 0
-    )
+    per_class = np.divide(np.diag(confusion), support, out=np.full(k, np.nan), where=support > 0)
     return {
         "accuracy": float(np.mean(predicted == labels)),
         "top5_accuracy": float(np.mean(rank < top)),

@@ -57,12 +57,16 @@ def draw_learning_curves(axes, histories: Sequence[Sequence[Mapping]], title: st
     """Loss and accuracy, training vs validation, on two axes: the mean over the
     replicates' histories, shaded from the lowest to the highest replicate."""
     for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
-        for prefix, colour, name in (("", TRAIN_COLOUR, "training"), ("val_", VAL_COLOUR, "validation")):
+        for prefix, colour, name in (
+            ("", TRAIN_COLOUR, "training"),
+            ("val_", VAL_COLOUR, "validation"),
+        ):
             epochs, values = _curve(histories, prefix + key)
             ax.plot(epochs, values.mean(axis=0), label=name, color=colour)
             if len(values) > 1:
-                ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=colour,
-                                alpha=0.2, lw=0)
+                ax.fill_between(
+                    epochs, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.2, lw=0
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -153,17 +157,38 @@ def accuracy_chart(
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 3.5), 4.2))
     x = np.arange(len(names))
     many = any(i.n > 1 for i in intervals)
-    ax.bar(x, [i.mean for i in intervals], color=colours, width=0.65, zorder=3,
-           alpha=0.55 if many else 1.0)
+    ax.bar(
+        x,
+        [i.mean for i in intervals],
+        color=colours,
+        width=0.65,
+        zorder=3,
+        alpha=0.55 if many else 1.0,
+    )
     for xi, e, interval in zip(x, experiments, intervals, strict=True):
         top = interval.mean
         if interval.n > 1:
             ax.scatter(xi + _offsets(interval.n), e["values"], s=12, color="black", zorder=5, lw=0)
-            ax.errorbar(xi, interval.mean, yerr=[[interval.mean - interval.low],
-                        [interval.high - interval.mean]], color="black", capsize=4, lw=1.2, zorder=6)
+            ax.errorbar(
+                xi,
+                interval.mean,
+                yerr=[[interval.mean - interval.low], [interval.high - interval.mean]],
+                color="black",
+                capsize=4,
+                lw=1.2,
+                zorder=6,
+            )
             top = max(interval.high, max(e["values"]))
-        ax.annotate(f"{interval.mean:.3f}", (xi, top), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8, zorder=7)
+        ax.annotate(
+            f"{interval.mean:.3f}",
+            (xi, top),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            zorder=7,
+        )
     handles = []
     for i, ref in enumerate(references):
         colour = REFERENCE_COLOURS[i % len(REFERENCE_COLOURS)]
@@ -184,8 +209,13 @@ def accuracy_chart(
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.set_title(title, fontsize=11)
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-                  framealpha=0.9)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8,
+            framealpha=0.9,
+        )
     fig.tight_layout()
     save_figure(fig, paths)
 

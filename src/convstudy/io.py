@@ -18,7 +18,13 @@ import numpy as np
 
 #: Columns of every history.csv (one row per epoch).
 HISTORY_FIELDS = (
-    "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "learning_rate"
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+    "learning_rate",
 )
 
 
@@ -80,6 +86,4 @@ def write_history(path: str | Path, history: Sequence[Mapping]) -> None:
 def read_history(path: str | Path) -> list[dict]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return [
-        {k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows
-    ]
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]

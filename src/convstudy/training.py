@@ -161,7 +161,8 @@ class Checkpointer:
         with atomic_path(self.directory / name, suffix=".weights.h5") as tmp:
             model.save_weights(tmp)
         write_json(
-            self._state, {"run_id": self.run_id, "epoch": epoch, "weights": name, "history": history}
+            self._state,
+            {"run_id": self.run_id, "epoch": epoch, "weights": name, "history": history},
         )
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != name:

@@ -78,8 +78,13 @@ def check_archive(path: str | Path, checksums: Mapping[str, str | None], what: s
     (None: not checked), log what was verified, return its md5 for the record."""
     md5 = verify_checksums(path, checksums.get("md5"), checksums.get("sha256"))
     checked = [k for k in ("md5", "sha256") if checksums.get(k)]
-    log.info("%s%s: md5 %s%s", path, f" ({what})" if what else "", md5,
-             f" ({', '.join(checked)} verified)" if checked else "")
+    log.info(
+        "%s%s: md5 %s%s",
+        path,
+        f" ({what})" if what else "",
+        md5,
+        f" ({', '.join(checked)} verified)" if checked else "",
+    )
     return md5
 
 

@@ -135,8 +135,7 @@ def read_lists_2011(archive: str | Path) -> dict:
     """Classes and the official split of CUB-200-2011 from its tables."""
     top = "CUB_200_2011"
     names = {
-        t: f"{top}/{t}.txt"
-        for t in ("classes", "images", "image_class_labels", "train_test_split")
+        t: f"{top}/{t}.txt" for t in ("classes", "images", "image_class_labels", "train_test_split")
     }
     text = read_text_members(archive, list(names.values()))
     tables = {t: _table(text[name], name) for t, name in names.items()}
@@ -261,9 +260,7 @@ def decode_image(raw: bytes, size: tuple[int, int], what: str) -> np.ndarray:
 
 def allocate(index: BirdsIndex, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The final image arrays, one per part, allocated once."""
-    return {
-        part: np.empty((len(index.files[part]), *size, 3), dtype=np.uint8) for part in PARTS
-    }
+    return {part: np.empty((len(index.files[part]), *size, 3), dtype=np.uint8) for part in PARTS}
 
 
 def fill_images(
@@ -321,14 +318,14 @@ def fill_images(
         raise unreadable(archive, exc) from None
     missing = [name for name in index.members if name not in seen]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise ArchiveError(f"{archive}: {len(missing)} listed image(s) not in the archive: {shown}")
     return bad
 
 
-def drop_rows(
-    index: BirdsIndex, images: dict[str, np.ndarray], bad_members: Sequence[str]
-) -> None:
+def drop_rows(index: BirdsIndex, images: dict[str, np.ndarray], bad_members: Sequence[str]) -> None:
     """Remove skipped images from ``index`` and ``images``, moving rows up in place.
 
     The result is a leading slice of the same buffer: no second copy.
@@ -411,7 +408,8 @@ def prepare_birds(
 ) -> dict:
     """Verify the archives, decode and resize every image, split, store uint8 arrays."""
     digests = {
-        role: check_archive(path, checksums.get(role) or {}, role) for role, path in archives.items()
+        role: check_archive(path, checksums.get(role) or {}, role)
+        for role, path in archives.items()
     }
     began = time.perf_counter()
     data, skipped = load_birds(
@@ -429,8 +427,11 @@ def prepare_birds(
         log.warning("%d undecodable image(s) skipped (on_bad_image: skip)", len(skipped))
     table = birds_table(data)
     log.info("images per class and split:\n%s", format_split_table(table))
-    log.info("decoded and resized %d images in %.1fs", table["total"]["train"]
-             + table["total"]["val"] + table["total"]["test"], seconds)
+    log.info(
+        "decoded and resized %d images in %.1fs",
+        table["total"]["train"] + table["total"]["val"] + table["total"]["test"],
+        seconds,
+    )
     save_arrays(arrays_out, data)
     write_json(
         split_out,

@@ -35,9 +35,7 @@ def cap_per_class(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
     if cap is None:
         return np.arange(len(labels))
     rng = np.random.default_rng(seed)
-    keep = [
-        rng.permutation(np.flatnonzero(labels == cls))[:cap] for cls in np.unique(labels)
-    ]
+    keep = [rng.permutation(np.flatnonzero(labels == cls))[:cap] for cls in np.unique(labels)]
     return np.sort(np.concatenate(keep))
 
 

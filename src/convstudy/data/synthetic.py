@@ -21,9 +21,142 @@ import numpy as np
 from ..io import atomic_path
 from .cifar import LAYOUTS
 
-CIFAR100_FINE = ["apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree", "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm"]
-CIFAR100_COARSE = ["aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables", "household_electrical_devices", "household_furniture", "insects", "large_carnivores", "large_man-made_outdoor_things", "large_natural_outdoor_scenes", "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people", "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2"]
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR100_FINE = [
+    "apple",
+    "aquarium_fish",
+    "baby",
+    "bear",
+    "beaver",
+    "bed",
+    "bee",
+    "beetle",
+    "bicycle",
+    "bottle",
+    "bowl",
+    "boy",
+    "bridge",
+    "bus",
+    "butterfly",
+    "camel",
+    "can",
+    "castle",
+    "caterpillar",
+    "cattle",
+    "chair",
+    "chimpanzee",
+    "clock",
+    "cloud",
+    "cockroach",
+    "couch",
+    "crab",
+    "crocodile",
+    "cup",
+    "dinosaur",
+    "dolphin",
+    "elephant",
+    "flatfish",
+    "forest",
+    "fox",
+    "girl",
+    "hamster",
+    "house",
+    "kangaroo",
+    "keyboard",
+    "lamp",
+    "lawn_mower",
+    "leopard",
+    "lion",
+    "lizard",
+    "lobster",
+    "man",
+    "maple_tree",
+    "motorcycle",
+    "mountain",
+    "mouse",
+    "mushroom",
+    "oak_tree",
+    "orange",
+    "orchid",
+    "otter",
+    "palm_tree",
+    "pear",
+    "pickup_truck",
+    "pine_tree",
+    "plain",
+    "plate",
+    "poppy",
+    "porcupine",
+    "possum",
+    "rabbit",
+    "raccoon",
+    "ray",
+    "road",
+    "rocket",
+    "rose",
+    "sea",
+    "seal",
+    "shark",
+    "shrew",
+    "skunk",
+    "skyscraper",
+    "snail",
+    "snake",
+    "spider",
+    "squirrel",
+    "streetcar",
+    "sunflower",
+    "sweet_pepper",
+    "table",
+    "tank",
+    "telephone",
+    "television",
+    "tiger",
+    "tractor",
+    "train",
+    "trout",
+    "tulip",
+    "turtle",
+    "wardrobe",
+    "whale",
+    "willow_tree",
+    "wolf",
+    "woman",
+    "worm",
+]
+CIFAR100_COARSE = [
+    "aquatic_mammals",
+    "fish",
+    "flowers",
+    "food_containers",
+    "fruit_and_vegetables",
+    "household_electrical_devices",
+    "household_furniture",
+    "insects",
+    "large_carnivores",
+    "large_man-made_outdoor_things",
+    "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores",
+    "medium_mammals",
+    "non-insect_invertebrates",
+    "people",
+    "reptiles",
+    "small_mammals",
+    "trees",
+    "vehicles_1",
+    "vehicles_2",
+]
+CIFAR10_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 SHAPES = ("square", "disc", "ring", "bar", "cross")
 
@@ -61,9 +194,7 @@ def synthetic_image(
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def synthetic_images(
-    labels: np.ndarray, num_classes: int, size: int, seed: int
-) -> np.ndarray:
+def synthetic_images(labels: np.ndarray, num_classes: int, size: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.stack([synthetic_image(rng, int(c), num_classes, size) for c in labels])
 
@@ -128,50 +259,64 @@ def write_synthetic_cifar(
 
     def cifar100_members():
         for member, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-            yield f"{layout.top}/{member}", pickled(
-                {
-                    b"filenames": filenames(member, len(y)),
-                    b"batch_label": f"{member}ing batch 1 of 1".encode(),
-                    b"fine_labels": y.tolist(),
-                    b"coarse_labels": (y % len(CIFAR100_COARSE)).tolist(),
-                    b"data": x,
-                }
+            yield (
+                f"{layout.top}/{member}",
+                pickled(
+                    {
+                        b"filenames": filenames(member, len(y)),
+                        b"batch_label": f"{member}ing batch 1 of 1".encode(),
+                        b"fine_labels": y.tolist(),
+                        b"coarse_labels": (y % len(CIFAR100_COARSE)).tolist(),
+                        b"data": x,
+                    }
+                ),
             )
-        yield f"{layout.top}/meta", pickled(
-            {
-                b"fine_label_names": [s.encode() for s in CIFAR100_FINE],
-                b"coarse_label_names": [s.encode() for s in CIFAR100_COARSE],
-            }
+        yield (
+            f"{layout.top}/meta",
+            pickled(
+                {
+                    b"fine_label_names": [s.encode() for s in CIFAR100_FINE],
+                    b"coarse_label_names": [s.encode() for s in CIFAR100_COARSE],
+                }
+            ),
         )
 
     def cifar10_members():
         parts = np.array_split(np.arange(len(y_train)), len(layout.train))
         for b, idx in enumerate(parts, start=1):
-            yield f"{layout.top}/data_batch_{b}", pickled(
-                {
-                    b"batch_label": f"training batch {b} of 5".encode(),
-                    b"labels": y_train[idx].tolist(),
-                    b"data": x_train[idx],
-                    b"filenames": filenames(f"train{b}", len(idx)),
-                }
+            yield (
+                f"{layout.top}/data_batch_{b}",
+                pickled(
+                    {
+                        b"batch_label": f"training batch {b} of 5".encode(),
+                        b"labels": y_train[idx].tolist(),
+                        b"data": x_train[idx],
+                        b"filenames": filenames(f"train{b}", len(idx)),
+                    }
+                ),
             )
-        yield f"{layout.top}/test_batch", pickled(
-            {
-                b"batch_label": b"testing batch 1 of 1",
-                b"labels": y_test.tolist(),
-                b"data": x_test,
-                b"filenames": filenames("test", len(y_test)),
-            }
+        yield (
+            f"{layout.top}/test_batch",
+            pickled(
+                {
+                    b"batch_label": b"testing batch 1 of 1",
+                    b"labels": y_test.tolist(),
+                    b"data": x_test,
+                    b"filenames": filenames("test", len(y_test)),
+                }
+            ),
         )
-        yield f"{layout.top}/batches.meta", pickled(
-            {
-                b"num_cases_per_batch": int(np.ceil(len(y_train) / 5)),
-                b"label_names": [s.encode() for s in CIFAR10_NAMES],
-                b"num_vis": 3072,
-            }
+        yield (
+            f"{layout.top}/batches.meta",
+            pickled(
+                {
+                    b"num_cases_per_batch": int(np.ceil(len(y_train) / 5)),
+                    b"label_names": [s.encode() for s in CIFAR10_NAMES],
+                    b"num_vis": 3072,
+                }
+            ),
         )
 
     members = cifar100_members() if dataset == "cifar100" else cifar10_members()
     write_tar_gz(path, members, ".tar.gz")
     return {"train": int(len(y_train)), "test": int(len(y_test)), "classes": n}
-

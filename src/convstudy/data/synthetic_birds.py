@@ -17,7 +17,28 @@ import numpy as np
 from .synthetic import synthetic_image, write_tar_gz
 
 #: The first CUB-200 classes (their real folder names); more are numbered.
-CUB_CLASSES = ["Black_footed_Albatross", "Laysan_Albatross", "Sooty_Albatross", "Groove_billed_Ani", "Crested_Auklet", "Least_Auklet", "Parakeet_Auklet", "Rhinoceros_Auklet", "Brewer_Blackbird", "Red_winged_Blackbird", "Rusty_Blackbird", "Yellow_headed_Blackbird", "Bobolink", "Indigo_Bunting", "Lazuli_Bunting", "Painted_Bunting", "Cardinal", "Spotted_Catbird", "Gray_Catbird", "Yellow_breasted_Chat"]
+CUB_CLASSES = [
+    "Black_footed_Albatross",
+    "Laysan_Albatross",
+    "Sooty_Albatross",
+    "Groove_billed_Ani",
+    "Crested_Auklet",
+    "Least_Auklet",
+    "Parakeet_Auklet",
+    "Rhinoceros_Auklet",
+    "Brewer_Blackbird",
+    "Red_winged_Blackbird",
+    "Rusty_Blackbird",
+    "Yellow_headed_Blackbird",
+    "Bobolink",
+    "Indigo_Bunting",
+    "Lazuli_Bunting",
+    "Painted_Bunting",
+    "Cardinal",
+    "Spotted_Catbird",
+    "Gray_Catbird",
+    "Yellow_breasted_Chat",
+]
 
 #: Every how many images one is written as greyscale.
 GREY_EVERY = 7
@@ -61,7 +82,9 @@ def _images(num_classes: int, train_per_class: int, test_per_class: int, seed: i
                 mode = "L"
             else:
                 mode = "RGB"
-            out.append((c, f"{d}/{name}_{i:04d}.jpg", i < train_per_class, _jpeg(square, rng, mode)))
+            out.append(
+                (c, f"{d}/{name}_{i:04d}.jpg", i < train_per_class, _jpeg(square, rng, mode))
+            )
             count += 1
     return dirs, out
 
@@ -90,9 +113,7 @@ def write_synthetic_birds(
     out_dir = Path(out_dir)
     dirs, images = _images(num_classes, train_per_class, test_per_class, seed)
     corrupted = [images[i][1] for i in range(min(corrupt, train_per_class))]
-    data = {
-        rel: (_corrupt(jpg) if rel in corrupted else jpg) for _, rel, _, jpg in images
-    }
+    data = {rel: (_corrupt(jpg) if rel in corrupted else jpg) for _, rel, _, jpg in images}
     train = [rel for _, rel, is_train, _ in images if is_train]
     test = [rel for _, rel, is_train, _ in images if not is_train]
     if dataset == "cub200":
@@ -117,8 +138,12 @@ def write_synthetic_birds(
         tables = {
             "classes": [f"{c + 1} {d}" for c, d in enumerate(dirs)],
             "images": [f"{i} {rel}" for i, (_, rel, _, _) in zip(ids, images, strict=True)],
-            "image_class_labels": [f"{i} {c + 1}" for i, (c, _, _, _) in zip(ids, images, strict=True)],
-            "train_test_split": [f"{i} {int(t)}" for i, (_, _, t, _) in zip(ids, images, strict=True)],
+            "image_class_labels": [
+                f"{i} {c + 1}" for i, (c, _, _, _) in zip(ids, images, strict=True)
+            ],
+            "train_test_split": [
+                f"{i} {int(t)}" for i, (_, _, t, _) in zip(ids, images, strict=True)
+            ],
         }
         members = [(f"{top}/images/{rel}", data[rel]) for _, rel, _, _ in images]
         # Tables after the images: the reader must not depend on member order.

@@ -49,8 +49,13 @@ def extract_features(
     backbone = build_backbone(weights, shape)
     extractor = build_extractor(backbone, shape, spatial)
     map_shape = tuple(backbone.output.shape[1:])
-    log.info("ResNet50 (weights: %s) on %s images -> pooled %d%s", weights, shape, FEATURE_DIM,
-             f", maps {map_shape}" if spatial else "")
+    log.info(
+        "ResNet50 (weights: %s) on %s images -> pooled %d%s",
+        weights,
+        shape,
+        FEATURE_DIM,
+        f", maps {map_shape}" if spatial else "",
+    )
     pooled = {"class_names": data["class_names"]}
     maps = {"class_names": data["class_names"]} if spatial else None
     timing = {}
@@ -139,8 +144,14 @@ def finetune(
     head = keras.models.load_model(head_path)
     backbone = build_backbone(weights, shape)
     model = build_finetune_model(backbone, head, shape, settings["unfreeze"], name=name)
-    log.info("%s: head %s on ResNet50 from %s up: %d of %d parameters trainable",
-             name, head_path, settings["unfreeze"], trainable_parameters(model), model.count_params())
+    log.info(
+        "%s: head %s on ResNet50 from %s up: %d of %d parameters trainable",
+        name,
+        head_path,
+        settings["unfreeze"],
+        trainable_parameters(model),
+        model.count_params(),
+    )
     return fit_and_save(
         model,
         settings,

@@ -41,7 +41,11 @@ def train_variant(
     mean = variance = None
     if settings["normalize"]:
         mean, variance = featurewise_stats(x_train)
-        log.info("featurewise mean %s, std %s (training split)", mean.round(4), np.sqrt(variance).round(4))
+        log.info(
+            "featurewise mean %s, std %s (training split)",
+            mean.round(4),
+            np.sqrt(variance).round(4),
+        )
     model = build_cnn(
         settings["architecture"],
         x_train.shape[1:],

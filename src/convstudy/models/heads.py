@@ -37,9 +37,7 @@ def check_head(settings: Mapping, image_size: int, num_classes: int | None = Non
     arch = settings["architecture"]
     if settings["features"] == "pooled":
         if arch["conv"]:
-            raise ValueError(
-                "convolutional layers need the spatial maps: set features: spatial"
-            )
+            raise ValueError("convolutional layers need the spatial maps: set features: spatial")
         shape: tuple[int, ...] = (FEATURE_DIM,)
     else:
         shape = spatial_shape(image_size)

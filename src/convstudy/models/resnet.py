@@ -64,12 +64,18 @@ def build_backbone(weights: str | Path | None, image_shape: Sequence[int]) -> ke
     return backbone
 
 
-def build_extractor(backbone: keras.Model, image_shape: Sequence[int], spatial: bool) -> keras.Model:
+def build_extractor(
+    backbone: keras.Model, image_shape: Sequence[int], spatial: bool
+) -> keras.Model:
     """Images (uint8 pixel values) -> pooled features [, spatial maps]."""
     inputs = keras.Input(shape=tuple(image_shape), name="image")
     maps = backbone(CaffePreprocess(name="preprocess")(inputs), training=False)
     pooled = layers.GlobalAveragePooling2D(name="avg_pool", dtype="float32")(maps)
-    outputs = [pooled, layers.Activation("linear", dtype="float32", name="maps")(maps)] if spatial else pooled
+    outputs = (
+        [pooled, layers.Activation("linear", dtype="float32", name="maps")(maps)]
+        if spatial
+        else pooled
+    )
     return keras.Model(inputs, outputs, name="resnet50_features")
 
 
@@ -85,7 +91,10 @@ def build_head(
         x = layers.Dropout(arch["input_dropout"], name="input_dropout")(x)
     for i, conv in enumerate(arch["conv"], start=1):
         x = layers.Conv2D(
-            conv["filters"], conv["kernel_size"], padding="same", use_bias=not bn,
+            conv["filters"],
+            conv["kernel_size"],
+            padding="same",
+            use_bias=not bn,
             name=f"conv{i}",
         )(x)
         if bn:
@@ -115,7 +124,9 @@ def set_trainable_stages(backbone: keras.Model, unfreeze: str) -> int:
     backbone.trainable = True
     first = 1 if unfreeze == "all" else int(unfreeze[-1])
     for layer in backbone.layers:
-        stage = layer.name[4] if layer.name.startswith("conv") and layer.name[4:5].isdigit() else None
+        stage = (
+            layer.name[4] if layer.name.startswith("conv") and layer.name[4:5].isdigit() else None
+        )
         in_stage = stage is not None and int(stage) >= first
         trainable = (unfreeze == "all" or in_stage) and not isinstance(
             layer, layers.BatchNormalization

@@ -30,9 +30,13 @@ def _problem(path: Path) -> str | None:
     try:
         with h5py.File(path, "r") as f:
             if "layer_names" in f.attrs:  # Keras' HDF5 layout (what keras.applications ships)
-                names = {n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]}
+                names = {
+                    n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]
+                }
                 if RESNET50_TOP in names:
-                    return "ResNet50 weights with the top (classifier); the file without it is needed"
+                    return (
+                        "ResNet50 weights with the top (classifier); the file without it is needed"
+                    )
                 if not {RESNET50_FIRST, RESNET50_LAST} <= names:
                     return "not ResNet50 weights (no conv1_conv / conv5_block3_3_conv layers)"
             elif "layers" in f:  # Keras 3's .weights.h5 layout: layers by position

@@ -81,9 +81,7 @@ def train_data(
     return TrainData(x, y, num_classes, batch_size, augment, seed, threads)
 
 
-def eval_data(
-    x: np.ndarray, y: np.ndarray | None, num_classes: int, batch_size: int, threads: int
-):
+def eval_data(x: np.ndarray, y: np.ndarray | None, num_classes: int, batch_size: int, threads: int):
     """Batches in order, no augmentation (validation, test), as the backend in use takes them."""
     if _tensorflow():
         from .tfdata import eval_dataset, options

@@ -461,14 +461,22 @@ class TrainData:
             min_crop, flip = augment["min_crop"], augment["horizontal_flip"]
 
             def crop(batch_x, batch_seed):
-                return crop_flip_batch(batch_x, [batch_seed[0] + CROP_SEED_OFFSET, batch_seed[1]], min_crop, flip)
+                return crop_flip_batch(
+                    batch_x, [batch_seed[0] + CROP_SEED_OFFSET, batch_seed[1]], min_crop, flip
+                )
 
             self.transform, self.augment = crop, {}
 
     def epoch(self, epoch: int):
         return as_keras_dataset(
             train_batches(
-                self.x, self.y, self.num_classes, self.batch_size, self.augment, self.seed, epoch,
+                self.x,
+                self.y,
+                self.num_classes,
+                self.batch_size,
+                self.augment,
+                self.seed,
+                epoch,
                 transform=self.transform,
             )
         )

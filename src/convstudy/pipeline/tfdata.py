@@ -51,7 +51,9 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor, augment: Mapping) -> tf.Te
         offset = tf.where(flipped, (width - 1.0) * ones, zeros)
     else:
         sign, offset = ones, zeros
-    theta = _uniform([batch], seeds[1], -rotation, rotation) * (math.pi / 180.0) if rotation else zeros
+    theta = (
+        _uniform([batch], seeds[1], -rotation, rotation) * (math.pi / 180.0) if rotation else zeros
+    )
     if zoom:
         zx = _uniform([batch], seeds[2], 1.0 - zoom, 1.0 + zoom)
         zy = _uniform([batch], tf.reverse(seeds[2], [0]), 1.0 - zoom, 1.0 + zoom)

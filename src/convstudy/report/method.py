@@ -34,7 +34,9 @@ def describe_cnn(arch: Mapping, num_classes: int | None = None) -> str:
         extras.append("residual shortcut around every module")
     batchnorm = arch.get("batchnorm", "none")
     if batchnorm and batchnorm != "none":
-        extras.append("batch normalisation " + batchnorm.replace("_", " ").replace("relu", "every ReLU"))
+        extras.append(
+            "batch normalisation " + batchnorm.replace("_", " ").replace("relu", "every ReLU")
+        )
     drops = arch.get("block_dropout") or []
     if any(drops):
         extras.append("dropout " + ", ".join(_num(d) for d in drops) + " after the modules")
@@ -44,7 +46,9 @@ def describe_cnn(arch: Mapping, num_classes: int | None = None) -> str:
 
 
 def describe_optimizer(opt: Mapping, schedule: Mapping | None = None) -> str:
-    name = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(opt.get("name"), str(opt.get("name")))
+    name = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(
+        opt.get("name"), str(opt.get("name"))
+    )
     details = [f"learning rate {_num(opt['learning_rate'])}"] if "learning_rate" in opt else []
     if opt.get("momentum"):
         details.append(f"momentum {_num(opt['momentum'])}")
@@ -77,7 +81,18 @@ def describe_augment(aug: Mapping) -> str:
     if aug.get("zoom"):
         parts.append(f"random zoom ±{_num(aug['zoom'])}")
     for key, value in aug.items():
-        if key not in ("horizontal_flip", "vertical_flip", "translate", "rotation", "zoom", "fill_mode") and value:
+        if (
+            key
+            not in (
+                "horizontal_flip",
+                "vertical_flip",
+                "translate",
+                "rotation",
+                "zoom",
+                "fill_mode",
+            )
+            and value
+        ):
             parts.append(f"{key.replace('_', ' ')} {format_value(value)}")
     if not parts:
         return "none"
@@ -104,7 +119,16 @@ def format_value(value) -> str:
 
 
 #: Settings that the method text describes in their own line, in this order.
-_DESCRIBED = ("architecture", "normalize", "augment", "optimizer", "schedule", "label_smoothing", "batch_size", "epochs")
+_DESCRIBED = (
+    "architecture",
+    "normalize",
+    "augment",
+    "optimizer",
+    "schedule",
+    "label_smoothing",
+    "batch_size",
+    "epochs",
+)
 
 
 def describe_settings(settings: Mapping, num_classes: int | None = None) -> list[tuple[str, str]]:
@@ -136,7 +160,9 @@ def describe_settings(settings: Mapping, num_classes: int | None = None) -> list
     if inputs:
         lines.append(("Input", "; ".join(inputs)))
     if isinstance(settings.get("optimizer"), Mapping):
-        lines.append(("Optimizer", describe_optimizer(settings["optimizer"], settings.get("schedule"))))
+        lines.append(
+            ("Optimizer", describe_optimizer(settings["optimizer"], settings.get("schedule")))
+        )
     training = []
     if "batch_size" in settings:
         training.append(f"batch {settings['batch_size']}")
@@ -198,7 +224,9 @@ def _cifar_data(data: Mapping, seed) -> list[str]:
     dataset = DATASET_NAMES.get(data.get("dataset"), data.get("dataset"))
     n = data.get("num_classes")
     first = "fine " if data.get("dataset") == "cifar100" else ""
-    sentences = [f"{dataset}, the first {n} {first}classes (labels 0 to {n - 1}), 32×32 colour images."]
+    sentences = [
+        f"{dataset}, the first {n} {first}classes (labels 0 to {n - 1}), 32×32 colour images."
+    ]
     if data.get("max_train_per_class"):
         sentences.append(f"At most {data['max_train_per_class']} training images per class.")
     if data.get("validation_fraction"):
@@ -208,7 +236,9 @@ def _cifar_data(data: Mapping, seed) -> list[str]:
 
 def _birds_data(data: Mapping, seed) -> list[str]:
     dataset = DATASET_NAMES.get(data.get("dataset"), data.get("dataset"))
-    classes = f"the first {data['num_classes']} species" if data.get("num_classes") else "every species"
+    classes = (
+        f"the first {data['num_classes']} species" if data.get("num_classes") else "every species"
+    )
     size = data.get("image_size")
     sentences = [
         f"{dataset}, {classes}, the dataset's own train/test split; images resized to "
@@ -223,7 +253,9 @@ def _birds_data(data: Mapping, seed) -> list[str]:
     return sentences
 
 
-def describe_data(part: str, data: Mapping, seed: int | None, test_examples: int | None) -> list[str]:
+def describe_data(
+    part: str, data: Mapping, seed: int | None, test_examples: int | None
+) -> list[str]:
     """Sentences on the data of a part, from its config section (whole settings,
     never cut short)."""
     if part == "cifar":
@@ -243,7 +275,9 @@ def describe_data(part: str, data: Mapping, seed: int | None, test_examples: int
     elif source == "local":
         sentences.append("The dataset archive was supplied locally.")
     elif source == "download":
-        sentences.append("The dataset archive was downloaded and checked against its official checksum.")
+        sentences.append(
+            "The dataset archive was downloaded and checked against its official checksum."
+        )
     if test_examples:
         sentences.append(f"Every test accuracy is measured on {test_examples} test images.")
     return sentences

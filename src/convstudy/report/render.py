@@ -65,8 +65,13 @@ FIGURES: dict[str, tuple[str, str]] = {
 
 def _runs_text(replicates: int) -> dict[str, str]:
     if replicates == 1:
-        return {"runs_accuracy": " (single runs)", "runs_curves": "", "runs_pooled": "",
-                "runs_mean": "", "mean": ""}
+        return {
+            "runs_accuracy": " (single runs)",
+            "runs_curves": "",
+            "runs_pooled": "",
+            "runs_mean": "",
+            "mean": "",
+        }
     return {
         "runs_accuracy": (
             f": each of the {replicates} replicates (dot), their mean (bar) and its "
@@ -163,18 +168,37 @@ def _reference_text(accuracy) -> str:
     return _accuracy_text(accuracy)
 
 
-
 # --------------------------------------------------------------------------------------
 # How numbers are shown.
 
 #: Columns of the results table: (header, field); ``None`` field: built in _result_cells.
 _RESULT_COLUMNS_ONE = (
-    "Experiment", "Kind", "Base", "Parameters", "Epochs", "Training (s)", "Test acc.",
-    "Test top-5", "Test loss", "Best val. acc.", "Best epoch", "Final val. acc.",
+    "Experiment",
+    "Kind",
+    "Base",
+    "Parameters",
+    "Epochs",
+    "Training (s)",
+    "Test acc.",
+    "Test top-5",
+    "Test loss",
+    "Best val. acc.",
+    "Best epoch",
+    "Final val. acc.",
 )
 _RESULT_COLUMNS_MANY = (
-    "Experiment", "Kind", "Base", "Parameters", "Epochs", "Training (s)", "Test acc.",
-    "95% CI", "Test top-5", "Test loss", "Best val. acc.", "Final val. acc.",
+    "Experiment",
+    "Kind",
+    "Base",
+    "Parameters",
+    "Epochs",
+    "Training (s)",
+    "Test acc.",
+    "95% CI",
+    "Test top-5",
+    "Test loss",
+    "Best val. acc.",
+    "Final val. acc.",
 )
 
 
@@ -223,8 +247,11 @@ def _result_cells(name: str, info: Mapping, runs: Sequence[Mapping], many: bool)
     ]
     if many:
         cells.append(fmt_ci(stats["test_accuracy"]))
-    cells += [fmt_mean(stats["test_top5_accuracy"]), fmt_mean(stats["test_loss"]),
-              fmt_mean(stats["best_val_accuracy"])]
+    cells += [
+        fmt_mean(stats["test_top5_accuracy"]),
+        fmt_mean(stats["test_loss"]),
+        fmt_mean(stats["best_val_accuracy"]),
+    ]
     if not many:
         cells.append(str(int(first["best_val_epoch"])))
     cells.append(fmt_mean(stats["final_val_accuracy"]))
@@ -297,7 +324,9 @@ def part_context(
                 "name": name,
                 "kind": exp.get("kind") or "",
                 "base": base or "",
-                "starts_from": exp["settings"].get("head", "") if exp.get("kind") == "finetune" else "",
+                "starts_from": exp["settings"].get("head", "")
+                if exp.get("kind") == "finetune"
+                else "",
                 "description": " ".join(str(exp.get("description") or "").split()),
                 "changes": settings_changes(exp["settings"], base_settings),
                 "lines": describe_settings(exp["settings"], class_count),
@@ -405,7 +434,9 @@ def report_context(
         "replicates_text": replicates_text(seed, replicates),
         "overview": overview,
         "parts": [
-            part_context(part, parts[part], grouped[part], references.get(part, []), seed, replicates)
+            part_context(
+                part, parts[part], grouped[part], references.get(part, []), seed, replicates
+            )
             for part in grouped
         ],
         "not_run": [o for o in overview if not o["run"]],

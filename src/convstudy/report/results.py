@@ -90,7 +90,9 @@ def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
     return metrics
 
 
-def group_metrics(metrics: Sequence[Mapping], parts: Mapping[str, Mapping], replicates: int = 1) -> Grouped:
+def group_metrics(
+    metrics: Sequence[Mapping], parts: Mapping[str, Mapping], replicates: int = 1
+) -> Grouped:
     """Metrics of each run part and experiment, replicate 0 first; every experiment
     must have every replicate."""
     by_key = {(m["part"], m["experiment"], m["replicate"]): m for m in metrics}
@@ -129,7 +131,9 @@ def best_experiment(experiments: Mapping[str, Sequence[Mapping]]) -> str:
     the first of equals. The test set plays no part in the choice."""
     if not experiments:
         raise ValueError("no experiments to choose from")
-    return max(experiments, key=lambda n: float(np.mean(measure(experiments[n], "final_val_accuracy"))))
+    return max(
+        experiments, key=lambda n: float(np.mean(measure(experiments[n], "final_val_accuracy")))
+    )
 
 
 def rank_classes(per_class: Mapping[str, float | None]) -> list[tuple[str, float]]:
@@ -246,7 +250,9 @@ def step_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
                     "base": base,
                     "replicates": difference.n,
                     "test_accuracy": float(np.mean(measure(runs, "test_accuracy"))),
-                    "base_test_accuracy": float(np.mean(measure(experiments[base], "test_accuracy"))),
+                    "base_test_accuracy": float(
+                        np.mean(measure(experiments[base], "test_accuracy"))
+                    ),
                     "difference_mean": difference.mean,
                     "difference_std": difference.std,
                     "difference_ci_low": difference.low,
