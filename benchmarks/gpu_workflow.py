@@ -25,15 +25,15 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-#: What a copy of the workflow needs.
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "report", "envs", "profiles", "src")
+sys.path.insert(0, str(REPO / "src"))
+from convstudy.checkout import copy_workflow  # noqa: E402
+
 RESULTS = "results/benchmark"
 
 #: The real datasets' sizes, as synthetic archives (the workflow's own generators).
@@ -68,22 +68,6 @@ def install_wheels(wheels: Path, site: Path) -> None:
     ]
     print(f"installing {len(found)} wheels into {site}", flush=True)
     subprocess.run(cmd, check=True)
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(
-                src,
-                dest / part,
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
-            )
-        else:
-            shutil.copy2(src, dest / part)
-    return dest
 
 
 def overrides(size: str, backend: str) -> dict:

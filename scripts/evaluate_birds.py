@@ -2,21 +2,19 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.birds import evaluate
+from convstudy.experiments.common import EvalJob
 from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
-    p = snakemake.params
+    job = EvalJob.from_snakemake(snakemake, snakemake.wildcards.birds_experiment)
+    i, p = snakemake.input, snakemake.params
     evaluate(
-        snakemake.input.model,
-        snakemake.input.data,
-        snakemake.input.history,
-        name=snakemake.wildcards.birds_experiment,
+        i.model,
+        i.data,
+        i.history,
+        p.settings,
+        job,
         kind=p.kind,
-        settings=p.settings,
-        threads=snakemake.threads,
-        seed=p.seed,
-        replicate=int(snakemake.wildcards.rep),
-        training={"backend": p.backend},
-        metrics_out=snakemake.output.metrics,
+        # From the config, not params: a speed setting must not rerun the evaluation.
         batch_size=snakemake.config["birds"]["inference_batch_size"],
     )

@@ -2,18 +2,10 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.cifar import evaluate_variant
+from convstudy.experiments.common import EvalJob
 from convstudy.logs import logged
 
 with logged(snakemake.log[0]):
-    evaluate_variant(
-        snakemake.input.model,
-        snakemake.input.arrays,
-        snakemake.input.history,
-        name=snakemake.wildcards.variant,
-        settings=snakemake.params.settings,
-        threads=snakemake.threads,
-        seed=snakemake.params.seed,
-        replicate=int(snakemake.wildcards.rep),
-        training={"backend": snakemake.params.backend},
-        metrics_out=snakemake.output.metrics,
-    )
+    job = EvalJob.from_snakemake(snakemake, snakemake.wildcards.variant)
+    i = snakemake.input
+    evaluate_variant(i.model, i.arrays, i.history, snakemake.params.settings, job)

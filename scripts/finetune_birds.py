@@ -2,21 +2,10 @@
 
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.birds import finetune
+from convstudy.experiments.common import TrainJob
 from convstudy.logs import logged
-from convstudy.runtime import training_options
 
 with logged(snakemake.log[0]):
-    p = snakemake.params
-    finetune(
-        snakemake.input.arrays,
-        snakemake.input.head,
-        p.settings,
-        name=snakemake.wildcards.birds_finetune,
-        weights=snakemake.input.get("weights"),
-        seed=p.seed,
-        threads=snakemake.threads,
-        training=training_options(p, snakemake.config),
-        model_out=snakemake.output.model,
-        history_out=snakemake.output.history,
-        resume_dir=p.resume_dir,
-    )
+    job = TrainJob.from_snakemake(snakemake, snakemake.wildcards.birds_finetune)
+    i = snakemake.input
+    finetune(i.arrays, i.head, snakemake.params.settings, job, weights=i.get("weights"))

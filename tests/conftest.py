@@ -17,26 +17,11 @@ SRC = REPO / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
+from convstudy.checkout import copy_workflow  # noqa: E402  (tests run copies of the workflow)
+
 #: Loaded by every Python process of a harnessed run (tests/jobhooks/sitecustomize.py):
 #: no network, and each job records the package modules it loaded.
 JOBHOOKS = Path(__file__).resolve().parent / "jobhooks"
-
-#: What a copy of the workflow needs (results/ and caches stay behind).
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "report", "envs", "profiles", "src")
-
-
-def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow, so tests can run Snakemake side by side."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(
-                src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy2(src, dest / part)
-    return dest
 
 
 def snakemake(
@@ -54,6 +39,13 @@ def snakemake(
             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def random_images(n: int = 16, size: int = 8, seed: int = 0):
+    """``n`` random uint8 RGB images of ``size`` x ``size`` (the pipelines' tests)."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
 def harness_env(record: Path) -> dict:

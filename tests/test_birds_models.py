@@ -13,6 +13,7 @@ from convstudy.config import load_config, load_schema
 from convstudy.data.birds import prepare_birds
 from convstudy.data.synthetic_birds import write_synthetic_birds
 from convstudy.experiments import birds as exp
+from convstudy.experiments.common import EvalJob, TrainJob
 from convstudy.io import HISTORY_FIELDS, load_arrays, read_history, save_arrays
 from convstudy.models.heads import check_head, spatial_shape
 from convstudy.variants import ConfigError
@@ -239,17 +240,10 @@ def test_heads_learn_from_cached_features_without_the_backbone(
     monkeypatch.setattr(keras.applications, "ResNet50", no_backbone)
     path = _cluster_features(tmp_path, shape)
     settings = head_settings(features=features, architecture=arch, epochs=8)
-    history = exp.train_head(
-        path,
-        settings,
-        name="h",
-        seed=0,
-        threads=1,
-        training={},
-        model_out=tmp_path / "model.keras",
-        history_out=tmp_path / "history.csv",
-        resume_dir=tmp_path / "resume",
+    job = TrainJob(
+        "h", 0, 1, tmp_path / "model.keras", tmp_path / "history.csv", tmp_path / "resume"
     )
+    history = exp.train_head(path, settings, job)
     assert len(history) == 8 and list(read_history(tmp_path / "history.csv")[0]) == list(
         HISTORY_FIELDS
     )
@@ -260,12 +254,9 @@ def test_heads_learn_from_cached_features_without_the_backbone(
         tmp_path / "model.keras",
         path,
         tmp_path / "history.csv",
-        name="h",
+        settings,
+        EvalJob("h", 0, 1, tmp_path / "metrics.json"),
         kind="head",
-        settings=settings,
-        threads=1,
-        seed=0,
-        metrics_out=tmp_path / "metrics.json",
     )
     assert metrics["kind"] == "head" and metrics["test"]["examples"] == 40
     assert metrics["test"]["accuracy"] >= 0.6

@@ -20,7 +20,7 @@ LIMIT = 3
 def entry():
     from ..lazy import work
 
-    return helper() + work() + LIMIT
+    return helper() + work() + LIMIT + consts.VALUE
 
 
 def helper():
@@ -65,19 +65,21 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def test_reach_follows_the_entry_function_and_every_import(package):
+def test_reach_follows_the_entry_function_and_what_it_uses(package):
     reach = script_reach(package.parent / "job.py", package)
-    assert reach.entries == {"pkg.steps.run": ["entry"]}
-    # Module-level and lazy imports, transitively, and the packages on the way;
-    # `unrelated` is imported only by a function the job never calls.
-    assert reach.modules == [
-        "pkg",
-        "pkg.deep",
-        "pkg.helpers",
-        "pkg.lazy",
-        "pkg.steps",
-        "pkg.steps.consts",
-    ]
+    # The functions used, through module-level and lazy imports, transitively, and
+    # the packages on the way (their top-level statements); `unrelated` is imported
+    # only by a function the job never calls.
+    assert reach.entries == {
+        "pkg": [],
+        "pkg.deep": ["base"],
+        "pkg.helpers": ["shared"],
+        "pkg.lazy": ["work"],
+        "pkg.steps": [],
+        "pkg.steps.run": ["entry"],
+    }
+    # `from . import consts` imports a module: all of it counts.
+    assert reach.modules == ["pkg.steps.consts"]
 
 
 def test_comments_and_formatting_do_not_count(package):
@@ -111,10 +113,14 @@ def test_code_the_job_cannot_reach_does_not_count(package):
     assert _digest(package) == before
 
 
-def test_an_entry_module_imported_elsewhere_counts_whole(package):
-    _edit(package / "lazy.py", "def work", "from .steps import run  # noqa\n\n\ndef work")
+def test_a_module_imported_whole_elsewhere_counts_whole(package):
+    _edit(
+        package / "lazy.py",
+        "def work():\n    return 2",
+        "from .steps import run\n\n\ndef work():\n    return run.LIMIT",
+    )
     reach = script_reach(package.parent / "job.py", package)
-    assert reach.entries == {} and "pkg.steps.run" in reach.modules
+    assert "pkg.steps.run" not in reach.entries and "pkg.steps.run" in reach.modules
     before = _digest(package)
     _edit(package / "steps" / "run.py", "return nothing()", "return nothing() + 1")
     assert _digest(package) != before
@@ -130,6 +136,7 @@ def test_the_workflow_scripts_reach_the_package():
     """Each script of the workflow reaches its entry function and what that imports."""
     train = script_reach(REPO / "scripts" / "train_cifar.py")
     assert train.entries["convstudy.experiments.cifar"] == ["train_variant"]
+    assert {"fit_and_save", "start"} <= set(train.entries["convstudy.experiments.common"])
     assert {
         "convstudy.pipeline",
         "convstudy.pipeline.tfdata",
@@ -137,7 +144,11 @@ def test_the_workflow_scripts_reach_the_package():
         "convstudy.training",
         "convstudy.models.cnn",
         "convstudy.runtime",
-    } <= set(train.modules)
+    } <= train.covered()
+    # Feature extraction shares experiments/common.py with training, not the
+    # training code: editing the input pipeline does not remake the feature cache.
+    extract = script_reach(REPO / "scripts" / "extract_birds_features.py")
+    assert not {"convstudy.pipeline", "convstudy.training"} & extract.covered()
     # The data preparation does not reach the training code: editing the input
     # pipeline must not remake the data (and so retrain everything).
     prepare = script_reach(REPO / "scripts" / "prepare_cifar.py")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import random_images
 from convstudy.pipeline import EPOCH_STRIDE
 from convstudy.pipeline.arrays import (
     affine_transform,
@@ -23,10 +24,6 @@ from convstudy.pipeline.arrays import (
 )
 
 FLIP = {"horizontal_flip": True}
-
-
-def _images(n=16, size=8, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
 def _epoch(batches):
@@ -43,7 +40,7 @@ def _shift(dx, dy=0.0, batch=1):
 
 
 def test_epoch_is_a_pure_function_of_seed_and_epoch():
-    x, y = _images(20), np.arange(20) % 4
+    x, y = random_images(20), np.arange(20) % 4
     aug = {"horizontal_flip": True, "translate": 0.25}
     a = _epoch(train_batches(x, y, 4, 6, aug, seed=3, epoch=2))
     b = _epoch(train_batches(x, y, 4, 6, aug, seed=3, epoch=2))
@@ -57,7 +54,7 @@ def test_epoch_is_a_pure_function_of_seed_and_epoch():
 
 
 def test_every_image_once_per_epoch_with_a_partial_last_batch():
-    x, y = _images(10), np.arange(10)
+    x, y = random_images(10), np.arange(10)
     batches = train_batches(x, y, 10, 4, {}, seed=1, epoch=0)
     assert len(batches) == 3 and [len(b[0]) for b in batches] == [4, 4, 2]
     xs, ys = _epoch(batches)
@@ -72,7 +69,7 @@ def test_every_image_once_per_epoch_with_a_partial_last_batch():
 
 
 def test_transform_hook_gets_each_batch_with_its_seed():
-    x, y = _images(10), np.arange(10) % 2
+    x, y = random_images(10), np.arange(10) % 2
     seen = []
 
     def hook(batch_x, batch_seed):
@@ -88,7 +85,7 @@ def test_transform_hook_gets_each_batch_with_its_seed():
 
 
 def test_crop_flip_plugs_in_as_the_transform():
-    x, y = _images(6, 12), np.arange(6) % 3
+    x, y = random_images(6, 12), np.arange(6) % 3
 
     def crops(batch_x, batch_seed):
         return crop_flip_batch(batch_x, [batch_seed[0] + 17, batch_seed[1]], 0.5, True)
@@ -101,7 +98,7 @@ def test_crop_flip_plugs_in_as_the_transform():
 
 
 def test_eval_batches_keep_order():
-    x, y = _images(7), np.arange(7) % 3
+    x, y = random_images(7), np.arange(7) % 3
     batches = eval_batches(x, y, 3, batch_size=3)
     xs, ys = _epoch(batches)
     assert [len(b[0]) for b in batches] == [3, 3, 1]
@@ -114,7 +111,7 @@ def test_eval_batches_keep_order():
 
 
 def test_flip_mirrors_left_right_or_leaves_alone():
-    x = _images(32).astype(np.float32)
+    x = random_images(32).astype(np.float32)
     out = augment_batch(x, [1, 2], FLIP)
     flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x, strict=True)]
     same = [np.array_equal(o, xi) for o, xi in zip(out, x, strict=True)]
@@ -147,7 +144,7 @@ def test_flip_and_translation_compose_exactly():
 
 
 def test_rotation_and_zoom_keep_shape_and_range():
-    x = _images(8, 16).astype(np.float32)
+    x = random_images(8, 16).astype(np.float32)
     aug = {"rotation": 25.0, "zoom": 0.2, "fill_mode": "nearest"}
     a = augment_batch(x, [1, 1], aug)
     b = augment_batch(x, [1, 1], aug)
@@ -167,7 +164,7 @@ def test_same_seed_flips_the_same_images_whatever_else_is_on():
 
 
 def test_no_augmentation_is_identity():
-    x = _images(4).astype(np.float32)
+    x = random_images(4).astype(np.float32)
     assert augment_batch(x, [0, 0], {"horizontal_flip": False}) is x
     assert crop_flip_batch(x, [0, 0], 1.0, False) is x
 
@@ -237,7 +234,7 @@ def test_affine_transform_rejects_unknown_modes():
 
 
 def test_whole_box_is_identity_and_swapped_x_mirrors():
-    x = _images(3, 9).astype(np.float32)
+    x = random_images(3, 9).astype(np.float32)
     whole = np.array([[0, 0, 1, 1]] * 3, np.float32)
     assert np.array_equal(crop_and_resize(x, whole, (9, 9)), x)
     assert np.array_equal(crop_and_resize(x, whole[:, [0, 3, 2, 1]], (9, 9)), x[:, :, ::-1])
@@ -270,7 +267,7 @@ def test_boxes_are_squares_in_the_image_and_mirror_about_half():
 
 
 def test_crop_flip_without_crops_mirrors_or_leaves_alone():
-    x = _images(32, 10).astype(np.float32)
+    x = random_images(32, 10).astype(np.float32)
     out = crop_flip_batch(x, [3, 4], 1.0, True)
     flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x, strict=True)]
     same = [np.array_equal(o, xi) for o, xi in zip(out, x, strict=True)]

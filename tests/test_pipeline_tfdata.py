@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import random_images
+
 tf = pytest.importorskip("tensorflow")
 from convstudy.pipeline import featurewise_stats  # noqa: E402
 from convstudy.pipeline.tfdata import (  # noqa: E402
@@ -17,17 +19,13 @@ from convstudy.pipeline.tfdata import (  # noqa: E402
 FLIP = {"horizontal_flip": True}
 
 
-def _images(n=16, size=8, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-
-
 def _epoch(ds):
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def test_epoch_is_a_pure_function_of_seed_and_epoch():
-    x, y = _images(20), np.arange(20) % 4
+    x, y = random_images(20), np.arange(20) % 4
     aug = {"horizontal_flip": True, "translate": 0.25}
     a = _epoch(train_dataset(x, y, 4, 6, aug, seed=3, epoch=2))
     b = _epoch(train_dataset(x, y, 4, 6, aug, seed=3, epoch=2))
@@ -37,7 +35,7 @@ def test_epoch_is_a_pure_function_of_seed_and_epoch():
 
 
 def test_every_image_once_per_epoch_with_a_partial_last_batch():
-    x, y = _images(10), np.arange(10)
+    x, y = random_images(10), np.arange(10)
     batches = list(train_dataset(x, y, 10, 4, {}, seed=1, epoch=0))
     assert [len(b[0]) for b in batches] == [4, 4, 2]
     xs, ys = _epoch(batches)
@@ -49,7 +47,7 @@ def test_every_image_once_per_epoch_with_a_partial_last_batch():
 
 
 def test_flip_mirrors_left_right_or_leaves_alone():
-    x = tf.constant(_images(32).astype(np.float32))
+    x = tf.constant(random_images(32).astype(np.float32))
     out = augment_batch(x, tf.constant([1, 2], tf.int64), FLIP).numpy()
     flipped = [np.array_equal(o, xi[:, ::-1]) for o, xi in zip(out, x.numpy(), strict=True)]
     same = [np.array_equal(o, xi) for o, xi in zip(out, x.numpy(), strict=True)]
@@ -88,7 +86,7 @@ def test_flip_and_translation_compose_exactly():
 
 
 def test_rotation_and_zoom_keep_shape_and_range():
-    x = tf.constant(_images(8, 16).astype(np.float32))
+    x = tf.constant(random_images(8, 16).astype(np.float32))
     aug = {"rotation": 25.0, "zoom": 0.2, "fill_mode": "nearest"}
     a = augment_batch(x, tf.constant([1, 1], tf.int64), aug).numpy()
     b = augment_batch(x, tf.constant([1, 1], tf.int64), aug).numpy()
@@ -98,13 +96,13 @@ def test_rotation_and_zoom_keep_shape_and_range():
 
 
 def test_no_augmentation_is_identity():
-    x = tf.constant(_images(4).astype(np.float32))
+    x = tf.constant(random_images(4).astype(np.float32))
     out = augment_batch(x, tf.constant([0, 0], tf.int64), {"horizontal_flip": False})
     assert np.array_equal(out.numpy(), x.numpy())
 
 
 def test_eval_dataset_keeps_order():
-    x, y = _images(7), np.arange(7) % 3
+    x, y = random_images(7), np.arange(7) % 3
     xs, ys = _epoch(eval_dataset(x, y, 3, batch_size=3))
     assert np.array_equal(xs, x.astype(np.float32)) and np.array_equal(ys.argmax(1), y)
     only_x = np.concatenate([b.numpy() for b in eval_dataset(x, None, 3, batch_size=4)])
@@ -112,7 +110,7 @@ def test_eval_dataset_keeps_order():
 
 
 def test_featurewise_stats_match_numpy():
-    x = _images(50, 8)
+    x = random_images(50, 8)
     mean, var = featurewise_stats(x, chunk=7)
     scaled = x / 255.0
     np.testing.assert_allclose(mean, scaled.mean(axis=(0, 1, 2)), rtol=1e-10)

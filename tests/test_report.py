@@ -576,7 +576,7 @@ def test_figures_are_reproducible(tmp_path):
 
 
 def test_accuracy_chart_legend_hides_no_bar(tmp_path):
-    """The legend sits beside the axes: no bar, dot or value label under it."""
+    """The legend sits outside the axes and their labels: no bar, dot or value under it."""
     import matplotlib.pyplot as plt
 
     import convstudy.figures as figures
@@ -585,23 +585,24 @@ def test_accuracy_chart_legend_hides_no_bar(tmp_path):
     original = figures.save_figure
 
     def keep(fig, paths, dpi=130):
-        drawn["fig"] = fig
         fig.canvas.draw()
-        drawn["legend"] = fig.axes[0].get_legend().get_window_extent()
-        drawn["axes"] = fig.axes[0].get_window_extent()
+        renderer = fig.canvas.get_renderer()
+        drawn["legend"] = fig.legends[0].get_window_extent(renderer)
+        drawn["axes"] = fig.axes[0].get_tightbbox(renderer)
         original(fig, paths, dpi)
 
     figures.save_figure = keep
     try:
         accuracy_chart(
-            [{"name": f"e{i}", "values": [0.95, 0.97], "kind": "head"} for i in range(3)],
+            [{"name": f"experiment_{i}", "values": [0.95, 0.97], "kind": "head"} for i in range(3)],
             [{"label": "a reference with a long label", "accuracy": [0.4, 0.45]}],
             "t",
             [tmp_path / "f.png"],
         )
     finally:
         figures.save_figure = original
-    assert drawn["legend"].x0 >= drawn["axes"].x1  # entirely to the right of the plot
+    legend, axes = drawn["legend"], drawn["axes"]
+    assert legend.y1 <= axes.y0 or legend.x0 >= axes.x1, (legend, axes)
     plt.close("all")
 
 

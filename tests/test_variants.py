@@ -15,22 +15,9 @@ def config():
 
 def test_study_chain_is_cumulative(config):
     resolved = cifar_variants(config)
-    assert list(resolved)[:6] == [
-        "basenet",
-        "normalized",
-        "augmented",
-        "deeper",
-        "dropout",
-        "batchnorm",
-    ]
-    assert resolved["batchnorm"]["lineage"] == [
-        "basenet",
-        "normalized",
-        "augmented",
-        "deeper",
-        "dropout",
-        "batchnorm",
-    ]
+    study = ["basenet", "normalized", "augmented", "deeper", "dropout", "batchnorm"]
+    assert list(resolved)[:6] == study
+    assert resolved["batchnorm"]["lineage"] == study
     base = resolved["basenet"]["settings"]
     assert base["optimizer"] == {
         "name": "sgd",

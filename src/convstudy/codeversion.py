@@ -3,18 +3,17 @@
 Snakemake reruns a job when its ``script:`` changes, but knows nothing of the
 package the script calls. Each rule therefore carries, as a ``params:`` entry,
 a digest of the package code its script can reach, found by reading the code:
+the functions the script imports (``from convstudy.x import f``), the top-level
+definitions they use, then what their imports bring in the same way (imports
+inside functions included, since the package imports its heavy dependencies
+lazily; a module-level import when the code reached uses a name it binds), and
+so on. ``import m`` (or ``from pkg import m``) brings all of ``m``, and every
+module reached counts with its top-level statements (imports, constants).
 
-- the functions the script imports (``from convstudy.x import f``), the
-  module-level definitions they use, transitively, and the module's other
-  top-level statements (imports, constants);
-- every module imported by those, wherever the import is written (the package
-  imports its heavy dependencies inside functions), then every module those
-  import, and so on, whole.
-
-Nothing is listed by hand, so the digest cannot drift from the code. A module
-reached but not used costs at most a needless rerun, never a stale result; the
-entry functions are taken one by one because a needless rerun of a data
-preparation would retrain everything downstream of it.
+Nothing is listed by hand, so the digest cannot drift from the code. Code that is
+reached but not run costs at most a needless rerun, never a stale result; the
+reach goes function by function because a needless rerun of a data preparation
+or of the feature extraction would redo everything downstream of it.
 
 The digest covers syntax trees: comments and formatting do not count, and it is
 independent of file times, so a fresh clone or a checkout reruns nothing that
@@ -63,14 +62,7 @@ def imported_names(
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                # Relative to the module's package (a package's __init__ is its own).
-                anchor = module.split(".")
-                anchor = anchor if is_package else anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
+            base = _import_from_base(node, module, is_package)
             names.add(base)
             # `from pkg import name`: name may be a submodule.
             names.update(f"{base}.{alias.name}" for alias in node.names)
@@ -97,25 +89,46 @@ def parse(path: Path) -> ast.Module:
 
 @dataclass
 class Reach:
-    """What a job can run: parts of entry modules (by name) and whole modules."""
+    """What a job can run: for each package module reached, the top-level names its
+    code needs (a function, a class, a constant), or ``None`` for all of it."""
 
-    #: ``{module: sorted names}``: only these top-level definitions (and what they use).
-    entries: dict[str, list[str]] = field(default_factory=dict)
-    #: Modules reached whole, sorted.
-    modules: list[str] = field(default_factory=list)
+    parts: dict[str, frozenset[str] | None] = field(default_factory=dict)
+
+    @property
+    def entries(self) -> dict[str, list[str]]:
+        """Modules reached in part: ``{module: sorted names}``."""
+        return {m: sorted(n) for m, n in sorted(self.parts.items()) if n is not None}
+
+    @property
+    def modules(self) -> list[str]:
+        """Modules reached whole, sorted."""
+        return sorted(m for m, n in self.parts.items() if n is None)
 
     def covered(self) -> set[str]:
         """Every module of which some code is in the digest."""
-        return set(self.entries) | set(self.modules)
+        return set(self.parts)
 
 
-def _used_definitions(tree: ast.Module, names: Iterable[str]) -> list[ast.stmt]:
-    """The named top-level definitions and those they refer to, transitively."""
+def _bound(node: ast.stmt) -> set[str]:
+    """Names a top-level statement binds (assignments, imports)."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    return {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _used_definitions(tree: ast.Module, names: Iterable[str] | None) -> list[ast.stmt]:
+    """The named top-level definitions (all when ``names`` is None) and those they
+    refer to, transitively."""
     defs = {node.name: node for node in tree.body if isinstance(node, _DEFS)}
-    missing = sorted(set(names) - set(defs))
+    if names is None:
+        return [node for node in tree.body if isinstance(node, _DEFS)]
+    bound = set().union(*(_bound(node) for node in tree.body if not isinstance(node, _DEFS)))
+    missing = sorted(set(names) - set(defs) - bound)
     if missing:
         raise LookupError(f"no top-level definition {', '.join(missing)}")
-    used, todo = set(), list(names)
+    used, todo = set(), [n for n in names if n in defs]
     while todo:
         name = todo.pop()
         if name in used:
@@ -126,78 +139,111 @@ def _used_definitions(tree: ast.Module, names: Iterable[str]) -> list[ast.stmt]:
     return [node for node in tree.body if isinstance(node, _DEFS) and node.name in used]
 
 
-def _entry_parts(
-    module: str, names: Iterable[str], package: Path
-) -> tuple[list[ast.stmt], set[str]]:
-    """(statements in the digest, import names they reach) of the named definitions of
-    an entry module; its top-level statements other than definitions always count."""
-    path = module_file(module, package)
-    tree = parse(path)
+def _parts(
+    module: str, names: frozenset[str] | None, package: Path
+) -> tuple[list[ast.stmt], list[ast.stmt]]:
+    """(statements in the digest, statements whose imports the job can run) of
+    ``names`` of a module. Its top-level statements other than definitions always
+    count; a module-level import is followed when the code reached uses what it binds."""
+    tree = parse(module_file(module, package))
     top = [node for node in tree.body if not isinstance(node, _DEFS)]
-    parts = top + _used_definitions(tree, names)
-    return parts, imported_names(parts, module, path.name == "__init__.py")
+    defs = _used_definitions(tree, names)
+    if names is None:
+        return top + defs, top + defs
+    used = set(names) | {
+        n.id for node in defs + top for n in ast.walk(node) if isinstance(n, ast.Name)
+    }
+    followed = [
+        _only(node, used) if isinstance(node, (ast.Import, ast.ImportFrom)) else node
+        for node in top
+    ]
+    return top + defs, [node for node in followed if node is not None] + defs
 
 
-def _whole_modules(names: Iterable[str], package: Path) -> list[str]:
-    """Every package module the import names can load, transitively; sorted."""
-    seen: set[str] = set()
-    todo = [p for name in names for p in _parents(name)]
-    while todo:
-        module = todo.pop()
-        path = module_file(module, package)
-        if module in seen or path is None:
+def _only(node: ast.Import | ast.ImportFrom, used: set[str]) -> ast.stmt | None:
+    """A module-level import cut down to the names that the code reached uses."""
+    aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
+    if not aliases:
+        return None
+    if isinstance(node, ast.Import):
+        return ast.Import(names=aliases)
+    return ast.ImportFrom(module=node.module, names=aliases, level=node.level)
+
+
+def _import_from_base(node: ast.ImportFrom, module: str, is_package: bool) -> str:
+    """The absolute module of ``from <base> import ...`` written in ``module``."""
+    if not node.level:
+        return node.module or ""
+    # Relative to the module's package (a package's __init__ is its own).
+    anchor = module.split(".")
+    anchor = anchor if is_package else anchor[:-1]
+    anchor = anchor[: len(anchor) - (node.level - 1)]
+    return ".".join(anchor + ([node.module] if node.module else []))
+
+
+def _requests(nodes: Iterable[ast.AST], module: str, is_package: bool, package: Path):
+    """(module, names or None) that the imports among ``nodes`` ask of the package:
+    ``from m import f`` asks for ``f`` of ``m``; ``import m`` and ``from pkg import m``
+    for all of ``m``; the packages above a module for their top-level statements."""
+    asked: list[tuple[str, frozenset[str] | None]] = []
+    for root in nodes:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Import):
+                asked += [(alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _import_from_base(node, module, is_package)
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    if module_file(sub, package) is not None:
+                        asked.append((sub, None))
+                    else:
+                        asked.append((base, frozenset({alias.name})))
+    for name, names in asked:
+        if name.split(".")[0] != package.name or module_file(name, package) is None:
             continue
-        seen.add(module)
-        imported = imported_names([parse(path)], module, path.name == "__init__.py")
-        todo.extend(p for name in imported for p in _parents(name))
-    return sorted(seen)
+        for parent in _parents(name)[:-1]:
+            yield parent, frozenset()
+        yield name, names
 
 
 def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
-    """The package code that a job running ``script`` can reach."""
-    entries: dict[str, set[str]] = {}
-    whole: set[str] = set()
-    for node in ast.walk(parse(Path(script).resolve())):
-        if isinstance(node, ast.Import):
-            whole.update(a.name for a in node.names if a.name.split(".")[0] == package.name)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package.name:
-            for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                if module_file(submodule, package) is not None:
-                    whole.add(submodule)
-                else:
-                    entries.setdefault(node.module, set()).add(alias.name)
-    reached = set(whole)
-    for module, names in entries.items():
-        # The packages above an entry module run on import, as do its imports.
-        reached.update(_parents(module)[:-1])
-        reached.update(_entry_parts(module, names, package)[1])
-    modules = _whole_modules(reached, package)
-    # An entry module that some import reaches is digested whole.
-    parts = {m: sorted(n) for m, n in sorted(entries.items()) if m not in modules}
-    return Reach(parts, modules)
+    """The package code that a job running ``script`` can reach: what the script
+    imports, what that code uses, and so on. ``from m import f`` reaches ``f`` and
+    what it uses; ``import m`` (or ``from pkg import m``) the whole module."""
+    path = Path(script).resolve()
+    reached: dict[str, frozenset[str] | None] = {}
+    todo = list(_requests([parse(path)], "__main__", False, package))
+    while todo:
+        module, names = todo.pop()
+        had = reached.get(module, frozenset())
+        now = None if names is None or (module in reached and had is None) else had | names
+        if module in reached and now == had:
+            continue
+        reached[module] = now
+        file = module_file(module, package)
+        _, followed = _parts(module, now, package)
+        todo.extend(_requests(followed, module, file.name == "__init__.py", package))
+    # A package reached only as the parent of a module still counts: its __init__ runs.
+    return Reach(dict(sorted(reached.items())))
 
 
 def reach_imports(reach: Reach, package: Path = PACKAGE) -> set[str]:
-    """Every name imported anywhere in the code of ``reach`` (third-party included)."""
+    """Every name imported in the code of ``reach`` (third-party included)."""
     names = set()
-    for module, entry_names in reach.entries.items():
-        names |= _entry_parts(module, entry_names, package)[1]
-    for module in reach.modules:
-        path = module_file(module, package)
-        names |= imported_names([parse(path)], module, path.name == "__init__.py")
+    for module, parts in reach.parts.items():
+        file = module_file(module, package)
+        names |= imported_names(
+            _parts(module, parts, package)[0], module, file.name == "__init__.py"
+        )
     return names
 
 
 def reach_digest(reach: Reach, package: Path = PACKAGE) -> str:
     """Short digest of the syntax trees of the code in ``reach``."""
     digest = hashlib.sha256()
-    for module, names in reach.entries.items():
-        parts, _ = _entry_parts(module, names, package)
-        for node in parts:
+    for module, parts in reach.parts.items():
+        for node in _parts(module, parts, package)[0]:
             digest.update(f"{module}:{ast.dump(node)}\n".encode())
-    for module in reach.modules:
-        digest.update(f"{module}:{ast.dump(parse(module_file(module, package)))}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -142,7 +142,7 @@ def accuracy_chart(
     ``experiments``: ``{"name", "kind", "values"}`` with one test accuracy per
     replicate (kind may be None). Bars are means, dots the replicates, lines the
     95% confidence interval of the mean (with two or more replicates); the legend
-    sits outside the axes so that it hides no bar.
+    sits below the axes so that it hides no bar.
     """
     if not experiments:
         raise ValueError("no experiments to plot")
@@ -154,7 +154,7 @@ def accuracy_chart(
         for k in kinds
     ]
     intervals = [t_interval(e["values"]) for e in experiments]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 3.5), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2.5), 4.8), layout="constrained")
     x = np.arange(len(names))
     many = any(i.n > 1 for i in intervals)
     ax.bar(
@@ -209,14 +209,8 @@ def accuracy_chart(
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.set_title(title, fontsize=11)
     if handles:
-        ax.legend(
-            handles=handles,
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=8,
-            framealpha=0.9,
-        )
-    fig.tight_layout()
+        # Below the axes, outside them: it hides no bar, dot or label.
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     save_figure(fig, paths)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..io import load_arrays
-from .common import evaluate_and_save, fit_and_save, start
+from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save, start
 
 log = logging.getLogger(__name__)
 
@@ -84,56 +84,28 @@ def extract_features(
     return timing
 
 
-def train_head(
-    features_path: str | Path,
-    settings: Mapping,
-    *,
-    name: str,
-    seed: int,
-    threads: int,
-    training: Mapping,
-    model_out: str | Path,
-    history_out: str | Path,
-    resume_dir: str | Path | None,
-) -> list[dict]:
+def train_head(features_path: str | Path, settings: Mapping, job: TrainJob) -> list[dict]:
     """Train one head on cached features (the backbone never runs here)."""
-    start(threads, seed, training)
+    start(job.threads, job.seed, job.training)
     from ..models.resnet import build_head
 
     data = load_arrays(features_path)
-    model = build_head(settings, data["x_train"].shape[1:], len(data["class_names"]), name=name)
-    log.info("%s: a head on features %s", name, data["x_train"].shape[1:])
-    return fit_and_save(
-        model,
-        settings,
-        data,
-        name=name,
-        seed=seed,
-        threads=threads,
-        training=training,
-        model_out=model_out,
-        history_out=history_out,
-        resume_dir=resume_dir,
-    )
+    model = build_head(settings, data["x_train"].shape[1:], len(data["class_names"]), name=job.name)
+    log.info("%s: a head on features %s", job.name, data["x_train"].shape[1:])
+    return fit_and_save(model, settings, data, job)
 
 
 def finetune(
     data_path: str | Path,
     head_path: str | Path,
     settings: Mapping,
+    job: TrainJob,
     *,
-    name: str,
     weights: str | None,
-    seed: int,
-    threads: int,
-    training: Mapping,
-    model_out: str | Path,
-    history_out: str | Path,
-    resume_dir: str | Path | None,
 ) -> list[dict]:
     """Stage 2 of fine-tuning: ResNet50 + the head trained on its features (stage 1),
     end to end, from stage ``unfreeze`` up, on augmented images (crops and flips)."""
-    start(threads, seed, training)
+    start(job.threads, job.seed, job.training)
     import keras
 
     from ..models import trainable_parameters
@@ -143,10 +115,10 @@ def finetune(
     shape = data["x_train"].shape[1:]
     head = keras.models.load_model(head_path)
     backbone = build_backbone(weights, shape)
-    model = build_finetune_model(backbone, head, shape, settings["unfreeze"], name=name)
+    model = build_finetune_model(backbone, head, shape, settings["unfreeze"], name=job.name)
     log.info(
         "%s: head %s on ResNet50 from %s up: %d of %d parameters trainable",
-        name,
+        job.name,
         head_path,
         settings["unfreeze"],
         trainable_parameters(model),
@@ -156,16 +128,10 @@ def finetune(
         model,
         settings,
         data,
-        name=name,
-        seed=seed,
-        threads=threads,
-        training=training,
+        job,
         augment=settings["augment"],
         starts_from=head.get_weights(),
         val_batch_size=settings["batch_size"],
-        model_out=model_out,
-        history_out=history_out,
-        resume_dir=resume_dir,
     )
 
 
@@ -173,38 +139,19 @@ def evaluate(
     model_path: str | Path,
     data_path: str | Path,
     history_path: str | Path,
-    *,
-    name: str,
-    kind: str,
     settings: Mapping,
-    threads: int,
-    seed: int,
-    replicate: int = 0,
-    training: Mapping | None = None,
-    metrics_out: str | Path,
+    job: EvalJob,
+    *,
+    kind: str,
     batch_size: int = 64,
 ) -> dict:
     """Test metrics of a head (on cached test features) or a fine-tuned model (on images)."""
-    info = start(threads, seed, training or {})
+    start(job.threads, job.seed, job.training)
     from ..models import resnet  # noqa: F401  (registers CaffePreprocess for loading)
 
-    record = {
-        "part": "birds",
-        "experiment": name,
-        "replicate": replicate,
-        "seed": seed,
-        "backend": info["backend"],
-        "kind": kind,
-        "settings": dict(settings),
-    }
+    record = {"part": "birds", "kind": kind, "settings": dict(settings)}
     if kind == "finetune":
         record["head"] = settings["head"]
     return evaluate_and_save(
-        model_path,
-        load_arrays(data_path),
-        history_path,
-        threads=threads,
-        batch_size=batch_size,
-        metrics_out=metrics_out,
-        record=record,
+        model_path, load_arrays(data_path), history_path, job, batch_size=batch_size, record=record
     )

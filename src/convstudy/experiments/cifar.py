@@ -14,25 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from ..io import load_arrays
-from .common import evaluate_and_save, fit_and_save, start
+from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save, start
 
 log = logging.getLogger(__name__)
 
 
-def train_variant(
-    data_path: str | Path,
-    settings: Mapping,
-    *,
-    name: str,
-    seed: int,
-    threads: int,
-    training: Mapping,
-    model_out: str | Path,
-    history_out: str | Path,
-    resume_dir: str | Path | None,
-) -> list[dict]:
+def train_variant(data_path: str | Path, settings: Mapping, job: TrainJob) -> list[dict]:
     """Train one variant from scratch (or from its resume state); save model and history."""
-    start(threads, seed, training)
+    start(job.threads, job.seed, job.training)
     from ..models.cnn import build_cnn
     from ..pipeline import featurewise_stats
 
@@ -52,51 +41,25 @@ def train_variant(
         len(data["class_names"]),
         mean=None if mean is None else mean.tolist(),
         variance=None if variance is None else variance.tolist(),
-        name=name,
+        name=job.name,
     )
-    return fit_and_save(
-        model,
-        settings,
-        data,
-        name=name,
-        seed=seed,
-        threads=threads,
-        training=training,
-        augment=settings["augment"],
-        model_out=model_out,
-        history_out=history_out,
-        resume_dir=resume_dir,
-    )
+    return fit_and_save(model, settings, data, job, augment=settings["augment"])
 
 
 def evaluate_variant(
     model_path: str | Path,
     data_path: str | Path,
     history_path: str | Path,
-    *,
-    name: str,
     settings: Mapping,
-    threads: int,
-    seed: int,
-    replicate: int = 0,
-    training: Mapping | None = None,
-    metrics_out: str | Path,
+    job: EvalJob,
 ) -> dict:
     """Test metrics of a trained variant plus what the report needs about its training."""
-    info = start(threads, seed, training or {})
+    start(job.threads, job.seed, job.training)
     return evaluate_and_save(
         model_path,
         load_arrays(data_path),
         history_path,
-        threads=threads,
+        job,
         batch_size=256,
-        metrics_out=metrics_out,
-        record={
-            "part": "cifar",
-            "experiment": name,
-            "replicate": replicate,
-            "seed": seed,
-            "backend": info["backend"],
-            "settings": dict(settings),
-        },
+        record={"part": "cifar", "settings": dict(settings)},
     )

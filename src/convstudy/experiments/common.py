@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,61 @@ from .. import runtime
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class TrainJob:
+    """What a training rule asks of its job: the run (experiment, seed), the machine,
+    the Keras options (``training``: backend, jit_compile, mixed_precision,
+    steps_per_execution) and where the model, its history and its resume state go."""
+
+    name: str
+    seed: int
+    threads: int
+    model_out: str | Path
+    history_out: str | Path
+    resume_dir: str | Path | None = None
+    training: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def from_snakemake(cls, snakemake, name: str) -> TrainJob:
+        p = snakemake.params
+        return cls(
+            name=name,
+            seed=p.seed,
+            threads=snakemake.threads,
+            model_out=snakemake.output.model,
+            history_out=snakemake.output.history,
+            resume_dir=p.resume_dir,
+            training=runtime.training_options(p, snakemake.config),
+        )
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """What an evaluation rule asks of its job: the run (experiment, replicate and its
+    seed), the machine, the backend, and where the metrics go."""
+
+    name: str
+    seed: int
+    threads: int
+    metrics_out: str | Path
+    replicate: int = 0
+    training: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def from_snakemake(cls, snakemake, name: str) -> EvalJob:
+        p = snakemake.params
+        return cls(
+            name=name,
+            seed=p.seed,
+            threads=snakemake.threads,
+            metrics_out=snakemake.output.metrics,
+            replicate=int(snakemake.wildcards.rep),
+            training={"backend": p.backend},
+        )
+
+
 def start(threads: int, seed: int, training: Mapping) -> dict:
-    """Set up the job's runtime (first thing: it chooses the Keras backend)."""
+    """Set up a job's runtime (first thing: it chooses the Keras backend)."""
     return runtime.configure(
         threads,
         seed,
@@ -34,14 +88,8 @@ def fit_and_save(
     model,
     settings: Mapping,
     data: Mapping[str, np.ndarray],
+    job: TrainJob,
     *,
-    name: str,
-    seed: int,
-    threads: int,
-    training: Mapping,
-    model_out: str | Path,
-    history_out: str | Path,
-    resume_dir: str | Path | None,
     augment: Mapping | None = None,
     starts_from: Sequence[np.ndarray] = (),
     val_batch_size: int = 256,
@@ -60,22 +108,24 @@ def fit_and_save(
     batch = settings["batch_size"]
     x_train, y_train = data["x_train"], data["y_train"]
     steps = steps_per_epoch(len(x_train), batch)
-    log.info("%s: %d parameters, %d training steps per epoch", name, model.count_params(), steps)
-    train = train_data(x_train, y_train, num_classes, batch, augment or {}, seed, threads)
-    val = eval_data(data["x_val"], data["y_val"], num_classes, val_batch_size, threads)
+    log.info(
+        "%s: %d parameters, %d training steps per epoch", job.name, model.count_params(), steps
+    )
+    train = train_data(x_train, y_train, num_classes, batch, augment or {}, job.seed, job.threads)
+    val = eval_data(data["x_val"], data["y_val"], num_classes, val_batch_size, job.threads)
     return train_and_save(
         model,
         settings,
         train.epoch,
         val,
         steps_per_epoch=steps,
-        name=name,
-        seed=seed,
-        training=training,
+        name=job.name,
+        seed=job.seed,
+        training=job.training,
         run_data=(x_train, y_train, *starts_from),
-        model_out=model_out,
-        history_out=history_out,
-        resume_dir=resume_dir,
+        model_out=job.model_out,
+        history_out=job.history_out,
+        resume_dir=job.resume_dir,
     )
 
 
@@ -83,17 +133,15 @@ def evaluate_and_save(
     model_path: str | Path,
     data: Mapping[str, np.ndarray],
     history_path: str | Path,
+    job: EvalJob,
     *,
-    threads: int,
     batch_size: int,
-    metrics_out: str | Path,
     record: Mapping,
 ) -> dict:
     """Test metrics of a saved model on ``data`` (``x_test``, ``y_test``,
-    ``class_names``), with the summary of its training history; ``record`` (part,
-    experiment, replicate, seed, settings...) goes into the metrics file as is.
-
-    The runtime must be configured (:func:`start`).
+    ``class_names``), with the summary of its training history; the run's identity
+    (part, experiment, replicate, seed, backend) and ``record`` go into the metrics
+    file as they are. The runtime must be configured (:func:`start`).
     """
     import keras
 
@@ -107,10 +155,14 @@ def evaluate_and_save(
     # far more time and memory than plain graph execution (5x for ResNet50).
     model.compile(jit_compile=runtime.compiled(False))
     class_names = data["class_names"]
-    batches = eval_data(data["x_test"], None, len(class_names), batch_size, threads)
+    batches = eval_data(data["x_test"], None, len(class_names), batch_size, job.threads)
     probabilities = model.predict(batches, verbose=0)
     test = classification_metrics(probabilities, data["y_test"], class_names)
     metrics = {
+        "experiment": job.name,
+        "replicate": job.replicate,
+        "seed": job.seed,
+        "backend": keras.config.backend(),
         **record,
         "parameters": int(model.count_params()),
         "trainable_parameters": trainable_parameters(model),
@@ -118,10 +170,10 @@ def evaluate_and_save(
         **history_summary(read_history(history_path)),
         "class_names": class_names,
     }
-    write_json(metrics_out, metrics)
+    write_json(job.metrics_out, metrics)
     log.info(
         "%s: test accuracy %.4f, top-5 %.4f, loss %.4f",
-        record.get("experiment", model_path),
+        job.name,
         test["accuracy"],
         test["top5_accuracy"],
         test["loss"],

@@ -171,7 +171,8 @@ def _reference_text(accuracy) -> str:
 # --------------------------------------------------------------------------------------
 # How numbers are shown.
 
-#: Columns of the results table: (header, field); ``None`` field: built in _result_cells.
+#: Headers of the results table of single runs; with replicates, every number is a
+#: mean (± sd), the test accuracy gets its interval, and a best epoch has no mean.
 _RESULT_COLUMNS_ONE = (
     "Experiment",
     "Kind",
@@ -187,17 +188,9 @@ _RESULT_COLUMNS_ONE = (
     "Final val. acc.",
 )
 _RESULT_COLUMNS_MANY = (
-    "Experiment",
-    "Kind",
-    "Base",
-    "Parameters",
-    "Epochs",
-    "Training (s)",
-    "Test acc.",
+    *_RESULT_COLUMNS_ONE[:7],
     "95% CI",
-    "Test top-5",
-    "Test loss",
-    "Best val. acc.",
+    *_RESULT_COLUMNS_ONE[7:10],
     "Final val. acc.",
 )
 
