@@ -44,10 +44,11 @@ def package(tmp_path) -> Path:
         "steps/__init__.py": "",
         "steps/consts.py": "VALUE = 1\n",
         "steps/run.py": STEPS,
-        "helpers.py": "from .deep import base\n\n\ndef shared():\n    return base()\n",
+        "helpers.py": "from . import imported\nfrom .deep import base\n\n\ndef shared():\n    return base()\n",
         "deep.py": "def base():\n    return 1\n",
         "lazy.py": "def work():\n    return 2\n",
-        "unrelated.py": "def nothing():\n    return 0\n",
+        "unrelated.py": "FLAG = 1\n\n\ndef nothing():\n    return 0\n",
+        "imported.py": "SETTING = 1\n\n\ndef unused():\n    return 0\n",
     }
     for name, text in files.items():
         (pkg / name).write_text(text)
@@ -74,6 +75,8 @@ def test_reach_follows_the_entry_function_and_what_it_uses(package):
         "pkg": [],
         "pkg.deep": ["base"],
         "pkg.helpers": ["shared"],
+        # Imported by a module reached, unused: importing it runs its top level.
+        "pkg.imported": [],
         "pkg.lazy": ["work"],
         "pkg.steps": [],
         "pkg.steps.run": ["entry"],
@@ -98,6 +101,7 @@ def test_comments_and_formatting_do_not_count(package):
         ("lazy.py", "return 2", "return 3"),  # imported inside the entry function
         ("deep.py", "return 1", "return 5"),  # imported by an imported module
         ("steps/consts.py", "VALUE = 1", "VALUE = 2"),  # a relative `from . import`
+        ("imported.py", "SETTING = 1", "SETTING = 2"),  # importing runs the top level
     ],
 )
 def test_code_the_job_reaches_counts(package, path, old, new):
@@ -108,6 +112,7 @@ def test_code_the_job_reaches_counts(package, path, old, new):
 
 def test_code_the_job_cannot_reach_does_not_count(package):
     before = _digest(package)
+    _edit(package / "imported.py", "return 0", "return 9")  # imported, never called
     _edit(package / "steps" / "run.py", "return nothing()", "return nothing() + 1")
     _edit(package / "unrelated.py", "return 0", "return 7")
     assert _digest(package) == before

@@ -6,9 +6,10 @@ a digest of the package code its script can reach, found by reading the code:
 the functions the script imports (``from convstudy.x import f``), the top-level
 definitions they use, then what their imports bring in the same way (imports
 inside functions included, since the package imports its heavy dependencies
-lazily; a module-level import when the code reached uses a name it binds), and
-so on. ``import m`` (or ``from pkg import m``) brings all of ``m``, and every
-module reached counts with its top-level statements (imports, constants).
+lazily; of a module-level import, the names the code reached uses), and so on.
+``import m`` (or ``from pkg import m``) brings all of ``m``, and every module
+reached, or merely imported, counts with its top-level statements (imports,
+constants), which importing it runs.
 
 Nothing is listed by hand, so the digest cannot drift from the code. Code that is
 reached but not run costs at most a needless rerun, never a stale result; the
@@ -141,23 +142,24 @@ def _used_definitions(tree: ast.Module, names: Iterable[str] | None) -> list[ast
 
 def _parts(
     module: str, names: frozenset[str] | None, package: Path
-) -> tuple[list[ast.stmt], list[ast.stmt]]:
-    """(statements in the digest, statements whose imports the job can run) of
-    ``names`` of a module. Its top-level statements other than definitions always
-    count; a module-level import is followed when the code reached uses what it binds."""
+) -> tuple[list[ast.stmt], list[ast.stmt], list[ast.stmt]]:
+    """The code of ``names`` of a module: (statements in the digest, statements whose
+    imports are followed for what they use, module-level imports of names that code
+    does not use). The module's top-level statements other than definitions always
+    count: importing it runs them, and runs the top-level statements of every module
+    it imports."""
     tree = parse(module_file(module, package))
     top = [node for node in tree.body if not isinstance(node, _DEFS)]
     defs = _used_definitions(tree, names)
     if names is None:
-        return top + defs, top + defs
+        return top + defs, top + defs, []
     used = set(names) | {
         n.id for node in defs + top for n in ast.walk(node) if isinstance(n, ast.Name)
     }
-    followed = [
-        _only(node, used) if isinstance(node, (ast.Import, ast.ImportFrom)) else node
-        for node in top
-    ]
-    return top + defs, [node for node in followed if node is not None] + defs
+    imports = [node for node in top if isinstance(node, (ast.Import, ast.ImportFrom))]
+    followed = [node for node in top if node not in imports]
+    followed += [kept for node in imports if (kept := _only(node, used)) is not None]
+    return top + defs, followed + defs, imports
 
 
 def _only(node: ast.Import | ast.ImportFrom, used: set[str]) -> ast.stmt | None:
@@ -181,10 +183,13 @@ def _import_from_base(node: ast.ImportFrom, module: str, is_package: bool) -> st
     return ".".join(anchor + ([node.module] if node.module else []))
 
 
-def _requests(nodes: Iterable[ast.AST], module: str, is_package: bool, package: Path):
+def _requests(
+    nodes: Iterable[ast.AST], module: str, is_package: bool, package: Path, run_only: bool = False
+):
     """(module, names or None) that the imports among ``nodes`` ask of the package:
     ``from m import f`` asks for ``f`` of ``m``; ``import m`` and ``from pkg import m``
-    for all of ``m``; the packages above a module for their top-level statements."""
+    for all of ``m``; the packages above a module for their top-level statements.
+    ``run_only``: only what importing runs (top-level statements), nothing used."""
     asked: list[tuple[str, frozenset[str] | None]] = []
     for root in nodes:
         for node in ast.walk(root):
@@ -203,7 +208,7 @@ def _requests(nodes: Iterable[ast.AST], module: str, is_package: bool, package: 
             continue
         for parent in _parents(name)[:-1]:
             yield parent, frozenset()
-        yield name, names
+        yield name, frozenset() if run_only else names
 
 
 def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
@@ -220,9 +225,10 @@ def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
         if module in reached and now == had:
             continue
         reached[module] = now
-        file = module_file(module, package)
-        _, followed = _parts(module, now, package)
-        todo.extend(_requests(followed, module, file.name == "__init__.py", package))
+        is_package = module_file(module, package).name == "__init__.py"
+        _, followed, imports = _parts(module, now, package)
+        todo.extend(_requests(followed, module, is_package, package))
+        todo.extend(_requests(imports, module, is_package, package, run_only=True))
     # A package reached only as the parent of a module still counts: its __init__ runs.
     return Reach(dict(sorted(reached.items())))
 
