@@ -3,8 +3,9 @@
 
 The study fed ``ImageDataGenerator`` (featurewise centre + std normalisation and
 the variant's augmentation, per image in Python) to ``fit`` one batch at a time.
-This project feeds a tf.data pipeline (augmentation as one kernel per batch,
-normalisation inside the model) to ``fit`` with ``steps_per_execution``.
+This project feeds its pipeline as a training job does (convstudy.pipeline: on
+TensorFlow, tf.data with augmentation as one kernel per batch; normalisation inside
+the model) to ``fit`` with ``steps_per_execution``.
 
 Both run in one process on the same random data (the study's sizes: 11,250
 training and 1,250 validation images of 25 classes), alternating round by round
@@ -78,9 +79,10 @@ def study_epoch_runner(settings, x, y, x_val, y_val, num_classes):
 
 
 def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, steps_per_execution):
+    """This project's way, as a training job runs it: the backend's pipeline
+    (convstudy.pipeline.train_data / eval_data) into fit, steps_per_execution."""
     from convstudy.models.cnn import build_cnn
-    from convstudy.pipeline import featurewise_stats, steps_per_epoch
-    from convstudy.pipeline.tfdata import eval_dataset, options, train_dataset
+    from convstudy.pipeline import eval_data, featurewise_stats, steps_per_epoch, train_data
     from convstudy.training import compile_model
 
     mean = variance = None
@@ -95,20 +97,12 @@ def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, ste
     )
     steps = steps_per_epoch(len(x), settings["batch_size"])
     compile_model(model, settings, steps, steps_per_execution=steps_per_execution)
-    opts = options(threads)
-    val = eval_dataset(x_val, y_val, num_classes, options=opts)
+    train = train_data(x, y, num_classes, settings["batch_size"], settings["augment"], 0, threads)
+    val = eval_data(x_val, y_val, num_classes, 256, threads)
     epoch = iter(range(10**6))
 
     def run_epoch():
-        model.fit(
-            train_dataset(
-                x, y, num_classes, settings["batch_size"], settings["augment"], 0, next(epoch), opts
-            ),
-            validation_data=val,
-            epochs=1,
-            verbose=0,
-            shuffle=False,
-        )
+        model.fit(train.epoch(next(epoch)), validation_data=val, epochs=1, verbose=0, shuffle=False)
 
     return run_epoch
 
