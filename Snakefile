@@ -5,7 +5,7 @@
 #   snakemake --cores 4                          # the whole study
 #   snakemake --cores 4 --configfile config/demo.yaml   # offline demo, minutes
 #   snakemake --report results/report.zip        # Snakemake's HTML report
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 

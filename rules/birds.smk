@@ -5,6 +5,8 @@
 
 rule synthetic_birds:
     """Stand-in archives in the canonical CUB layout: real JPEGs (tests, offline demo)."""
+    input:
+        plan=rerun_plan("synthetic_birds"),
     output:
         [f"{BIRDS}/synthetic/{info['filename']}" for info in BIRDS_ARCHIVES.values()],
     params:
@@ -32,6 +34,7 @@ rule prepare_birds:
     """Verify the archives; decode, convert to RGB and resize every image; split."""
     input:
         **archive_paths(BIRDS_ARCHIVES),
+        plan=rerun_plan("prepare_birds"),
     output:
         arrays=f"{BIRDS}/data.npz",
         split=f"{BIRDS}/split.json",
@@ -63,6 +66,7 @@ rule extract_birds_features:
     """Run the frozen ResNet50 once over every image; cache its features."""
     input:
         **birds_weights_input(),
+        plan=rerun_plan("extract_birds_features"),
         arrays=rules.prepare_birds.output.arrays,
     output:
         **({"spatial": f"{BIRDS}/features/spatial.npz"} if BIRDS_SPATIAL else {}),
@@ -91,6 +95,7 @@ rule extract_birds_features:
 rule train_birds_head:
     """Train one classifier head on the cached features (seconds to minutes)."""
     input:
+        plan=rerun_plan("train_birds_head"),
         features=birds_head_features,
     output:
         model=f"{BIRDS}/{{birds_head}}/rep{{rep}}/model.keras",
@@ -123,6 +128,7 @@ rule finetune_birds:
     """ResNet50 plus a trained head, end to end from the configured stage up."""
     input:
         **birds_weights_input(),
+        plan=rerun_plan("finetune_birds"),
         arrays=rules.prepare_birds.output.arrays,
         head=birds_finetune_head,
     output:
@@ -157,11 +163,13 @@ rule finetune_birds:
 rule evaluate_birds:
     """Test metrics of a head or a fine-tuned model: accuracy, top-5, per class, confusion."""
     input:
+        plan=rerun_plan("evaluate_birds"),
         model=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/model.keras",
         history=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/history.csv",
         data=birds_eval_data,
     output:
         metrics=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/metrics.json",
+        predictions=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/predictions.npz",
     params:
         code=script_code("evaluate_birds.py"),
         settings=birds_settings,
@@ -185,6 +193,7 @@ rule evaluate_birds:
 rule plot_birds_curves:
     """Learning curves of one experiment: loss and accuracy, training vs validation."""
     input:
+        plan=rerun_plan("plot_birds_curves"),
         history=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/history.csv",
     output:
         report(

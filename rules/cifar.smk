@@ -4,6 +4,8 @@
 
 rule synthetic_cifar:
     """A learnable stand-in archive in the canonical layout (tests, offline demo)."""
+    input:
+        plan=rerun_plan("synthetic_cifar"),
     output:
         f"{RESULTS}/cifar/synthetic/{{filename}}",
     params:
@@ -30,6 +32,7 @@ rule prepare_cifar:
     """Check and read the archive, keep the first classes, split off validation."""
     input:
         **archive_paths(CIFAR_ARCHIVES),
+        plan=rerun_plan("prepare_cifar"),
     output:
         arrays=f"{RESULTS}/cifar/data.npz",
         split=f"{RESULTS}/cifar/split.json",
@@ -58,6 +61,7 @@ rule prepare_cifar:
 rule train_cifar:
     """Train one variant from scratch (resuming a killed run from its last epoch)."""
     input:
+        plan=rerun_plan("train_cifar"),
         arrays=rules.prepare_cifar.output.arrays,
     output:
         model=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/model.keras",
@@ -87,11 +91,13 @@ rule train_cifar:
 rule evaluate_cifar:
     """Test metrics of one variant: accuracy, top-5, loss, per class, confusion matrix."""
     input:
+        plan=rerun_plan("evaluate_cifar"),
         model=rules.train_cifar.output.model,
         history=rules.train_cifar.output.history,
         arrays=rules.prepare_cifar.output.arrays,
     output:
         metrics=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/metrics.json",
+        predictions=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/predictions.npz",
     params:
         code=script_code("evaluate_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
@@ -114,6 +120,7 @@ rule evaluate_cifar:
 rule plot_cifar_curves:
     """Learning curves of one variant: loss and accuracy, training vs validation."""
     input:
+        plan=rerun_plan("plot_cifar_curves"),
         history=rules.train_cifar.output.history,
     output:
         report(

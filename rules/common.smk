@@ -10,11 +10,17 @@ while SRC in sys.path:
     sys.path.remove(SRC)
 sys.path.insert(0, SRC)
 
+from snakemake.logging import logger
+
+from convstudy import lock as results_lock
+from convstudy import reruns
 from convstudy.codeversion import script_digest
 from convstudy.config import (
     archive_sources,
     birds_experiments,
     birds_weights,
+    check_config_files,
+    check_results_dir,
     cifar_variants,
     load_schema,
     needs_spatial,
@@ -29,7 +35,9 @@ SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
 # cycles, incomplete variants, architectures and heads that do not fit, archives
 # and weights (convstudy.config).
 try:
+    check_config_files(workflow.configfiles)
     validate_config(config, SCHEMA)
+    check_results_dir(config["results_dir"])
     CIFAR_ENABLED = config["cifar"]["enabled"]
     BIRDS_ENABLED = config["birds"]["enabled"]
     CIFAR_VARIANTS = cifar_variants(config, SCHEMA) if CIFAR_ENABLED else {}
@@ -39,9 +47,6 @@ try:
     BIRDS_WEIGHTS = birds_weights(config) if BIRDS_ENABLED else {"kind": "none"}
 except ConfigError as exc:
     raise ConfigError(f"invalid configuration: {exc}") from None
-
-# Snakemake's own check, as every workflow does; the one above has passed already.
-validate(config, "../config/config.schema.yaml")
 
 # Every experiment of every part, in report order: {part: {name: resolved variant}}.
 EXPERIMENTS = {"cifar": CIFAR_VARIANTS, "birds": BIRDS_EXPERIMENTS}
@@ -54,7 +59,32 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 RESUME = f"{RESULTS}/resume"
 BIRDS = f"{RESULTS}/birds"
 
-DOWNLOAD_FILES = {entry["filename"]: entry for entry in config["datasets"].values()}
+# One run at a time writes RESULTS, whichever checkout it comes from (convstudy.lock):
+# taken when jobs are about to start, given back when the run ends. `--unlock`
+# removes a lock left by a run that died, as it does Snakemake's own.
+if "--unlock" in sys.argv and (owner := results_lock.unlock(RESULTS)):
+    logger.info(
+        f"Removed the lock of {RESULTS} left by {results_lock.describe(owner)}."
+    )
+
+
+onstart:
+    results_lock.acquire(RESULTS, workflow.basedir)
+
+
+onsuccess:
+    results_lock.release(RESULTS)
+
+
+onerror:
+    results_lock.release(RESULTS)
+
+
+#: The download catalogue by file name: {filename: {key, urls, md5, sha256, ...}}.
+DOWNLOAD_FILES = {
+    entry["filename"]: {**entry, "key": key}
+    for key, entry in config["datasets"].items()
+}
 
 # Replicate k of every training runs with seed `seed + k`; its outputs go to rep<k>/.
 REPLICATES = list(range(config["replicates"]))
@@ -72,7 +102,13 @@ KERAS_ENV = {
 
 #: The whole output contract of a training run, so that a deleted model or history is
 #: remade (an intermediate file that nothing requests would not be).
-RUN_FILES = ["model.keras", "history.csv", "metrics.json", "curves.png"]
+RUN_FILES = [
+    "model.keras",
+    "history.csv",
+    "metrics.json",
+    "predictions.npz",
+    "curves.png",
+]
 
 
 def alternatives(names):
@@ -94,6 +130,45 @@ wildcard_constraints:
 # wants functions and rules in separate files.
 
 
+#: Plans being planned (see rerun_plan): a job's inputs are expanded once more to
+#: put them in its plan, which asks for the plan again.
+_PLANNING = set()
+
+
+def rerun_plan(rule_name):
+    """Input function of every rule: the plan of the job (convstudy.reruns), dated so
+    that a change to what the job would run with reruns it, from whichever checkout,
+    and nothing else does."""
+
+    def plan_input(wildcards):
+        wildcards = dict(wildcards.items())
+        path = reruns.plan_path(RESULTS, rule_name, wildcards)
+        if path in _PLANNING:
+            return path
+        job = workflow.get_rule(rule_name)
+        _PLANNING.add(path)
+        try:
+            inputs = job.expand_input(wildcards)[0]
+        finally:
+            _PLANNING.discard(path)
+        outputs = job.expand_output(wildcards)[0]
+        params = job.expand_params(wildcards, inputs, outputs, None)[0]
+        env = Path(job.snakefile).parent / job.conda_env if job.conda_env else None
+        plan = reruns.make_plan(
+            rule_name,
+            dict(params.items()),
+            [f for f in inputs if f != path],
+            RESULTS,
+            reruns.software_digest(env),
+        )
+        why = reruns.sync_plan(path, plan)
+        if why and any(Path(f).exists() for f in outputs):
+            logger.info(f"{rule_name} ({reruns.job_name(wildcards)}) reruns: {why}")
+        return path
+
+    return plan_input
+
+
 def script_code(name):
     """Digest of the package code that a job of scripts/<name> can run: a rule's
     ``params: code=`` (derived from the script's imports, see convstudy.codeversion)."""
@@ -111,8 +186,11 @@ def archive_paths(archives):
 
 
 def archive_checksums(archives):
+    """{role: {md5, sha256, setting}}: what each archive is checked against, and the
+    config key that sets it (named on a mismatch)."""
     return {
-        role: {"md5": a["md5"], "sha256": a["sha256"]} for role, a in archives.items()
+        role: {"md5": a["md5"], "sha256": a["sha256"], "setting": a["checksum_setting"]}
+        for role, a in archives.items()
     }
 
 
@@ -189,3 +267,27 @@ def birds_image_mb():
         syn = birds["synthetic"]
         images = syn["num_classes"] * (syn["train_per_class"] + syn["test_per_class"])
     return int(images * birds["image_size"] ** 2 * 3 / 1e6)
+
+
+# The report (rules/report.smk).
+
+#: The files beside each run's metrics.json that each kind of report figure reads.
+FIGURE_FILES = {
+    "accuracy": ["predictions.npz"],
+    "curves": ["history.csv"],
+    "errors": ["predictions.npz"],
+}
+
+
+def figure_inputs(wildcards):
+    """What a report figure reads: the part's metrics, the files beside them its kind
+    needs, and for the error gallery the part's test images."""
+    inputs = {"metrics": part_files(wildcards.part, "metrics.json")}
+    for name in FIGURE_FILES.get(wildcards.figure, []):
+        inputs[name.split(".")[0]] = part_files(wildcards.part, name)
+    if wildcards.figure == "errors":
+        inputs["data"] = {
+            "cifar": f"{RESULTS}/cifar/data.npz",
+            "birds": f"{BIRDS}/data.npz",
+        }[wildcards.part]
+    return inputs

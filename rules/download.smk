@@ -8,14 +8,19 @@ localrules:
 
 
 rule download_archive:
-    """Fetch an archive of the `datasets` catalogue; verified by md5 before it lands."""
+    """Fetch an archive of the `datasets` catalogue; verified by md5 before it lands.
+
+    Its output is defined by its URLs and checksum, not by code: an edit to the
+    download code fetches nothing again (and so reruns nothing downstream)."""
+    input:
+        plan=rerun_plan("download_archive"),
     output:
         f"{RESULTS}/downloads/{{filename}}",
     params:
-        code=script_code("download.py"),
         urls=lambda wc: DOWNLOAD_FILES[wc.filename]["urls"],
         md5=lambda wc: DOWNLOAD_FILES[wc.filename].get("md5"),
         sha256=lambda wc: DOWNLOAD_FILES[wc.filename].get("sha256"),
+        setting=lambda wc: f"datasets.{DOWNLOAD_FILES[wc.filename]['key']}",
     log:
         f"{LOGS}/download/{{filename}}.log",
     benchmark:

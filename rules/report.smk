@@ -9,6 +9,7 @@ from convstudy.report.parts import (
     report_parts,
     run_parts,
 )
+from convstudy.report import templates as report_templates
 from convstudy.report.pdf import pdf_wanted
 
 
@@ -22,6 +23,8 @@ REPORT = f"{RESULTS}/report"
 REPORT_PARTS = report_parts(config, EXPERIMENTS)
 REPORTED = run_parts(config, EXPERIMENTS)
 REPORTED_PARTS_RE = alternatives(REPORTED)
+#: The study's reference points of each part that was run, where they apply.
+REPORT_REFERENCES = {p: REPORT_PARTS[p]["references"] for p in REPORTED}
 try:
     check_references(config["report"]["references"])
 except ValueError as exc:
@@ -30,6 +33,24 @@ except ValueError as exc:
 REPORT_METRICS = [
     path for part in REPORTED for path in part_files(part, "metrics.json")
 ]
+REPORT_PREDICTIONS = [
+    path for part in REPORTED for path in part_files(part, "predictions.npz")
+]
+#: Title and group in Snakemake's report of each kind of figure.
+FIGURE_TITLES = {
+    "accuracy": "test accuracy",
+    "curves": "learning curves",
+    "confusion": "confusion matrix",
+    "per_class": "per-class test accuracy",
+    "errors": "test images most often wrong",
+}
+FIGURE_GROUPS = {
+    "accuracy": "Overview",
+    "curves": "Overview",
+    "confusion": "Best model",
+    "per_class": "Best model",
+    "errors": "Best model",
+}
 # Every figure of every part that was run: {"png": [...], "pdf": [...]}.
 REPORT_FIGURES = {
     ext: [
@@ -50,157 +71,54 @@ if pdf_wanted(config["report"]["pdf"], config["report"]["latexmk"]):
     REPORT_TARGETS.append(f"{REPORT}/report.pdf")
 
 
-rule report_accuracy:
-    """Test accuracy of every experiment of a part, with the study's reference points."""
+rule report_figure:
+    """One figure of a part's report (its kind: accuracy, curves, confusion, per_class,
+    errors), from the part's runs."""
     input:
-        metrics=lambda wc: part_files(wc.part, "metrics.json"),
+        unpack(figure_inputs),
+        plan=rerun_plan("report_figure"),
     output:
         png=report(
-            f"{REPORT}/figures/{{part}}_accuracy.png",
-            caption="../report/report_accuracy.rst",
+            f"{REPORT}/figures/{{part}}_{{figure}}.png",
+            caption="../report/report_figure.rst",
             category=lambda wc: part_info(wc.part).label,
-            subcategory="Overview",
+            subcategory=lambda wc: FIGURE_GROUPS[wc.figure],
             labels=lambda wc: {
                 "part": part_info(wc.part).label,
-                "figure": "test accuracy",
+                "figure": FIGURE_TITLES[wc.figure],
             },
         ),
-        pdf=f"{REPORT}/figures/{{part}}_accuracy.pdf",
+        pdf=f"{REPORT}/figures/{{part}}_{{figure}}.pdf",
     params:
-        code=script_code("report_accuracy_figure.py"),
-        title=lambda wc: f"{part_info(wc.part).label}: test accuracy",
-        kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
-        references=lambda wc: config["report"]["references"].get(wc.part, []),
-    log:
-        f"{LOGS}/report/{{part}}_accuracy.log",
-    benchmark:
-        f"{BENCHMARKS}/report/{{part}}_accuracy.tsv"
-    wildcard_constraints:
-        part=REPORTED_PARTS_RE,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/base.yaml"
-    script:
-        "../scripts/report_accuracy_figure.py"
-
-
-rule report_curves:
-    """Learning curves of every experiment of a part in one grid."""
-    input:
-        histories=lambda wc: part_files(wc.part, "history.csv"),
-    output:
-        png=report(
-            f"{REPORT}/figures/{{part}}_curves.png",
-            caption="../report/report_curves.rst",
-            category=lambda wc: part_info(wc.part).label,
-            subcategory="Overview",
-            labels=lambda wc: {
-                "part": part_info(wc.part).label,
-                "figure": "learning curves",
-            },
-        ),
-        pdf=f"{REPORT}/figures/{{part}}_curves.pdf",
-    params:
-        code=script_code("report_curves_figure.py"),
+        code=script_code("report_figure.py"),
         names=lambda wc: list(EXPERIMENTS[wc.part]),
-        replicates=len(REPLICATES),
-        title=lambda wc: f"{part_info(wc.part).label}: learning curves",
+        title=lambda wc: f"{part_info(wc.part).label}: {FIGURE_TITLES[wc.figure]}",
+        kinds=lambda wc: {n: i.get("kind") for n, i in EXPERIMENTS[wc.part].items()},
+        references=lambda wc: REPORT_REFERENCES.get(wc.part, []),
     log:
-        f"{LOGS}/report/{{part}}_curves.log",
+        f"{LOGS}/report/{{part}}_{{figure}}.log",
     benchmark:
-        f"{BENCHMARKS}/report/{{part}}_curves.tsv"
+        f"{BENCHMARKS}/report/{{part}}_{{figure}}.tsv"
     wildcard_constraints:
         part=REPORTED_PARTS_RE,
+        figure=alternatives(FIGURE_TITLES),
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=lambda wc: 1000 + (birds_image_mb() if wc.part == "birds" else 200),
         runtime=10,
     conda:
         "../envs/base.yaml"
     script:
-        "../scripts/report_curves_figure.py"
-
-
-rule report_confusion:
-    """Confusion matrix of a part's best experiment (by validation accuracy)."""
-    input:
-        metrics=lambda wc: part_files(wc.part, "metrics.json"),
-    output:
-        png=report(
-            f"{REPORT}/figures/{{part}}_confusion.png",
-            caption="../report/report_confusion.rst",
-            category=lambda wc: part_info(wc.part).label,
-            subcategory="Best model",
-            labels=lambda wc: {
-                "part": part_info(wc.part).label,
-                "figure": "confusion matrix",
-            },
-        ),
-        pdf=f"{REPORT}/figures/{{part}}_confusion.pdf",
-    params:
-        code=script_code("report_confusion_figure.py"),
-        title=lambda wc: f"{part_info(wc.part).label}: confusion matrix",
-    log:
-        f"{LOGS}/report/{{part}}_confusion.log",
-    benchmark:
-        f"{BENCHMARKS}/report/{{part}}_confusion.tsv"
-    wildcard_constraints:
-        part=REPORTED_PARTS_RE,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/base.yaml"
-    script:
-        "../scripts/report_confusion_figure.py"
-
-
-rule report_per_class:
-    """Per-class test accuracy of a part's best experiment: the best and worst classes."""
-    input:
-        metrics=lambda wc: part_files(wc.part, "metrics.json"),
-    output:
-        png=report(
-            f"{REPORT}/figures/{{part}}_per_class.png",
-            caption="../report/report_per_class.rst",
-            category=lambda wc: part_info(wc.part).label,
-            subcategory="Best model",
-            labels=lambda wc: {
-                "part": part_info(wc.part).label,
-                "figure": "per-class accuracy",
-            },
-        ),
-        pdf=f"{REPORT}/figures/{{part}}_per_class.pdf",
-    params:
-        code=script_code("report_per_class_figure.py"),
-        title=lambda wc: f"{part_info(wc.part).label}: per-class test accuracy",
-    log:
-        f"{LOGS}/report/{{part}}_per_class.log",
-    benchmark:
-        f"{BENCHMARKS}/report/{{part}}_per_class.tsv"
-    wildcard_constraints:
-        part=REPORTED_PARTS_RE,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/base.yaml"
-    script:
-        "../scripts/report_per_class_figure.py"
+        "../scripts/report_figure.py"
 
 
 rule report:
     """summary.csv, report.md and report.tex of every part that was run."""
     input:
+        plan=rerun_plan("report"),
         metrics=REPORT_METRICS,
+        predictions=REPORT_PREDICTIONS,
         figures=REPORT_FIGURES["png"] + REPORT_FIGURES["pdf"],
-        md_template="report/report.md.j2",
-        tex_template="report/report.tex.j2",
     output:
         md=f"{REPORT}/report.md",
         tex=f"{REPORT}/report.tex",
@@ -224,10 +142,9 @@ rule report:
         ),
     params:
         code=script_code("report_render.py"),
+        templates=report_templates.digest(),
         parts=REPORT_PARTS,
-        references={p: config["report"]["references"].get(p, []) for p in REPORTED},
         seed=config["seed"],
-        replicates=len(REPLICATES),
     log:
         f"{LOGS}/report/report.log",
     benchmark:
@@ -245,6 +162,7 @@ rule report:
 rule report_pdf:
     """report.pdf from report.tex with latexmk (a target only where latexmk is found)."""
     input:
+        plan=rerun_plan("report_pdf"),
         tex=rules.report.output.tex,
         figures=REPORT_FIGURES["pdf"],
     output:

@@ -4,7 +4,7 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.archives import download
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]) as log:
+with logged(snakemake) as log:
     p = snakemake.params
-    url = download(p.urls, snakemake.output[0], p.md5, sha256=p.sha256)
+    url = download(p.urls, snakemake.output[0], p.md5, sha256=p.sha256, setting=p.setting)
     log.info("%s <- %s (verified: md5 %s, sha256 %s)", snakemake.output[0], url, p.md5, p.sha256)

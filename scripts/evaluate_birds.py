@@ -5,7 +5,7 @@ from convstudy.experiments.birds import evaluate
 from convstudy.experiments.common import EvalJob
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     job = EvalJob.from_snakemake(snakemake, snakemake.wildcards.birds_experiment)
     i, p = snakemake.input, snakemake.params
     evaluate(

@@ -5,7 +5,7 @@ from convstudy.experiments.cifar import evaluate_variant
 from convstudy.experiments.common import EvalJob
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     job = EvalJob.from_snakemake(snakemake, snakemake.wildcards.variant)
     i = snakemake.input
     evaluate_variant(i.model, i.arrays, i.history, snakemake.params.settings, job)

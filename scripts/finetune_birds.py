@@ -5,7 +5,7 @@ from convstudy.experiments.birds import finetune
 from convstudy.experiments.common import TrainJob
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     job = TrainJob.from_snakemake(snakemake, snakemake.wildcards.birds_finetune)
     i = snakemake.input
     finetune(i.arrays, i.head, snakemake.params.settings, job, weights=i.get("weights"))

@@ -5,7 +5,7 @@ from convstudy.figures import learning_curve_figure
 from convstudy.logs import logged
 from convstudy.io import read_history
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     learning_curve_figure(
         read_history(snakemake.input.history), snakemake.params.title, snakemake.output[0]
     )

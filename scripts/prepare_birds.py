@@ -4,7 +4,7 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.birds import prepare_birds
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     p = snakemake.params
     prepare_birds(
         {role: snakemake.input[role] for role in p.checksums},

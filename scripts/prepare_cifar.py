@@ -4,7 +4,7 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.cifar import prepare_cifar
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     p = snakemake.params
     prepare_cifar(
         snakemake.input.archive,

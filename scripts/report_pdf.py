@@ -4,5 +4,5 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.report.pdf import build_pdf
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     build_pdf(snakemake.input.tex, snakemake.output[0], snakemake.params.latexmk)

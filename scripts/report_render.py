@@ -5,16 +5,12 @@ from convstudy.report.pdf import pdf_instructions, pdf_wanted
 from convstudy.report.render import render_report
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]) as log:
+with logged(snakemake) as log:
     p = snakemake.params
     render_report(
         snakemake.input.metrics,
         parts=p.parts,
-        references=p.references,
         seed=p.seed,
-        replicates=p.replicates,
-        md_template=snakemake.input.md_template,
-        tex_template=snakemake.input.tex_template,
         md_out=snakemake.output.md,
         tex_out=snakemake.output.tex,
         summary_out=snakemake.output.summary,

@@ -6,7 +6,7 @@ from pathlib import Path
 from convstudy.data.synthetic_birds import write_synthetic_birds
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]) as log:
+with logged(snakemake) as log:
     p = snakemake.params
     info = write_synthetic_birds(
         Path(snakemake.output[0]).parent,

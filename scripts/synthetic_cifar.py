@@ -4,7 +4,7 @@ import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.data.synthetic import write_synthetic_cifar
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]) as log:
+with logged(snakemake) as log:
     counts = write_synthetic_cifar(
         snakemake.output[0],
         snakemake.params.dataset,

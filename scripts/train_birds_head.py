@@ -5,6 +5,6 @@ from convstudy.experiments.birds import train_head
 from convstudy.experiments.common import TrainJob
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     job = TrainJob.from_snakemake(snakemake, snakemake.wildcards.birds_head)
     train_head(snakemake.input.features, snakemake.params.settings, job)

@@ -5,6 +5,6 @@ from convstudy.experiments.cifar import train_variant
 from convstudy.experiments.common import TrainJob
 from convstudy.logs import logged
 
-with logged(snakemake.log[0]):
+with logged(snakemake):
     job = TrainJob.from_snakemake(snakemake, snakemake.wildcards.variant)
     train_variant(snakemake.input.arrays, snakemake.params.settings, job)

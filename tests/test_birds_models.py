@@ -133,6 +133,8 @@ def test_archive_sources():
             "path": "/x/CUB.tgz",
             "urls": [],
             "md5": "97eceeb196236b17998738112f37df78",
+            # Named when the file does not match: where to set the checksum of your own.
+            "checksum_setting": "birds.local_checksums.archive",
             "sha256": None,
         }
     }

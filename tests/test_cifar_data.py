@@ -10,7 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from convstudy.data.archives import ArchiveError, md5sum, verify_md5
+from convstudy.data.archives import ArchiveError, md5sum, verify_checksums
 from convstudy.data.cifar import LAYOUTS, make_subset, read_cifar, subset_table
 from convstudy.data.splits import cap_per_class, stratified_split
 from convstudy.data.synthetic import CIFAR100_FINE, write_synthetic_cifar
@@ -148,9 +148,13 @@ def test_too_many_classes_is_an_error(archives):
 
 
 def test_checksum_mismatch(archives):
-    with pytest.raises(ArchiveError, match="md5 checksum mismatch"):
-        verify_md5(archives["cifar10"], "0" * 32)
-    assert verify_md5(archives["cifar10"], md5sum(archives["cifar10"]).upper())
+    with pytest.raises(ArchiveError, match="md5 checksum mismatch") as err:
+        verify_checksums(archives["cifar10"], "0" * 32, setting="cifar.local_md5")
+    # The hint names the setting that holds the expected checksum.
+    assert str(err.value).endswith(
+        "(a truncated or different file; for a file of your own, set cifar.local_md5)"
+    )
+    assert verify_checksums(archives["cifar10"], md5sum(archives["cifar10"]).upper())
 
 
 def test_truncated_archive(archives, tmp_path):

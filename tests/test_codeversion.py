@@ -101,7 +101,8 @@ def test_comments_and_formatting_do_not_count(package):
         ("lazy.py", "return 2", "return 3"),  # imported inside the entry function
         ("deep.py", "return 1", "return 5"),  # imported by an imported module
         ("steps/consts.py", "VALUE = 1", "VALUE = 2"),  # a relative `from . import`
-        ("imported.py", "SETTING = 1", "SETTING = 2"),  # importing runs the top level
+        # Importing runs the top level: a call there counts, even if nothing uses it.
+        ("imported.py", "SETTING = 1", "SETTING = 1\nprint(SETTING)"),
     ],
 )
 def test_code_the_job_reaches_counts(package, path, old, new):
@@ -113,9 +114,42 @@ def test_code_the_job_reaches_counts(package, path, old, new):
 def test_code_the_job_cannot_reach_does_not_count(package):
     before = _digest(package)
     _edit(package / "imported.py", "return 0", "return 9")  # imported, never called
+    _edit(package / "imported.py", "SETTING = 1", "SETTING = 2")  # bound, never read
     _edit(package / "steps" / "run.py", "return nothing()", "return nothing() + 1")
     _edit(package / "unrelated.py", "return 0", "return 7")
     assert _digest(package) == before
+
+
+def test_version_bumps_and_docstrings_do_not_count(package):
+    """Nothing a job runs reads ``__version__`` or a docstring: editing them reruns nothing."""
+    (package / "__init__.py").write_text('"""The package."""\n\n__version__ = "0.1.0"\n')
+    before = _digest(package)
+    _edit(package / "__init__.py", '"0.1.0"', '"0.2.0"')
+    _edit(package / "__init__.py", "The package.", "The package, described anew.")
+    _edit(package / "deep.py", "def base():\n", 'def base():\n    """One, always."""\n')
+    _edit(package / "steps" / "consts.py", "VALUE = 1\n", '"""Constants."""\n\nVALUE = 1\n')
+    assert _digest(package) == before
+
+
+def test_a_module_level_value_brings_the_code_that_makes_it(package):
+    """``X = _helper()`` at module level, ``X`` used by a reached function: an edit to
+    ``_helper``'s body changes what ``X`` is, so it counts."""
+    _edit(package / "deep.py", "def base():\n    return 1", "def base():\n    return X")
+    (package / "deep.py").write_text(
+        (package / "deep.py").read_text() + "\n\ndef _helper():\n    return 1\n\n\nX = _helper()\n"
+    )
+    before = _digest(package)
+    _edit(package / "deep.py", "def _helper():\n    return 1", "def _helper():\n    return 2")
+    assert _digest(package) != before
+
+
+def test_the_script_itself_counts_but_not_its_comments(package):
+    job = package.parent / "job.py"
+    before = _digest(package)
+    job.write_text('"""A job."""\n' + job.read_text() + "# a comment\n")
+    assert _digest(package) == before
+    job.write_text(job.read_text().replace("entry()", "entry()\nentry()"))
+    assert _digest(package) != before
 
 
 def test_a_module_imported_whole_elsewhere_counts_whole(package):

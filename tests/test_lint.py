@@ -117,10 +117,11 @@ def test_slurm_profiles(rules):  # noqa: F811
     assert asked == GPU_RULES
 
 
-def test_gpu_profile_requests_reach_the_jobs():
-    """A dry run with the GPU profile shows the gpu resource on training jobs only."""
+def test_gpu_profile_requests_reach_the_jobs(workflow):
+    """A dry run with the GPU profile shows the gpu resource on training jobs only (in
+    a fresh copy: in this checkout the demo may have run, with nothing left to do)."""
     proc = snakemake(
-        REPO, "-n", "--profile", "profiles/slurm-gpu", "--configfile", "config/demo.yaml"
+        workflow, "-n", "--profile", "profiles/slurm-gpu", "--configfile", "config/demo.yaml"
     )
     out = proc.stdout + proc.stderr
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 
 from convstudy.config import cifar_variants, load_config
@@ -42,7 +43,10 @@ def test_normalisation_adds_no_parameters(variants):
     arch = variants["normalized"]["settings"]["architecture"]
     model = build_cnn(arch, (32, 32, 3), 25, mean=[0.5, 0.4, 0.3], variance=[0.1, 0.1, 0.1])
     assert model.count_params() == 24197
-    assert model.get_layer("normalize") is not None
+    # The statistics live in the model, so model.keras takes raw pixels.
+    layer = model.get_layer("normalize")
+    np.testing.assert_allclose(np.ravel(layer.mean), [0.5, 0.4, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(layer.variance), [0.1, 0.1, 0.1], rtol=1e-6)
 
 
 def test_deeper_variant_follows_the_study(variants):

@@ -138,3 +138,12 @@ def test_imagenet_weights_are_downloaded_by_the_workflow_not_by_jobs(done, rando
     assert f"ResNet50 (weights: {RESULTS}/downloads/{random_weights.name})" in log
     metrics = json.loads((done / target).read_text())
     assert metrics["kind"] == "finetune"
+
+    # A download is defined by its URLs and checksum, not by code: an edit to the
+    # download code fetches nothing again (and so reruns nothing downstream).
+    archives = done / "src" / "convstudy" / "data" / "archives.py"
+    source = archives.read_text()
+    assert source.count("    problems = []\n") == 1
+    archives.write_text(source.replace("    problems = []\n", "    problems: list = []\n"))
+    plan = snakemake(done, target, "-n", *args[2:])
+    assert "Nothing to be done" in plan.stdout + plan.stderr, plan.stdout[-3000:]

@@ -21,9 +21,9 @@ from PIL import Image
 
 from conftest import copy_workflow, snakemake
 from convstudy.evaluate import classification_metrics, history_summary
-from convstudy.figures import accuracy_chart, curves_grid, per_class_figure
-from convstudy.io import read_history, write_history, write_json
-from convstudy.report import method, parts, pdf, render, results, stats
+from convstudy.figures import accuracy_chart
+from convstudy.io import read_history, save_arrays, save_predictions, write_history, write_json
+from convstudy.report import charts, method, parts, pdf, render, results, stats
 
 HAS_LATEXMK = shutil.which("latexmk") is not None
 NO_LATEXMK = "latexmk is not installed (Debian: texlive-latex-base texlive-latex-recommended lmodern latexmk)"
@@ -144,15 +144,17 @@ def assert_table_matches(rows: list[dict], metrics: dict[str, list[dict]]) -> No
                         header,
                         sd,
                     )
+        # Over seeds and test images (a single run: over the test images), from the
+        # per-image predictions beside each metrics.json.
+        interval = stats.accuracy_interval(results.correct(runs))
+        low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", row["95% CI"]))
+        assert abs(low - interval.low) <= 0.5e-4 + 1e-9
+        assert abs(high - interval.high) <= 0.5e-4 + 1e-9
         if len(runs) > 1:
-            interval = stats.t_interval([m["test"]["accuracy"] for m in runs])
-            low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", row["95% CI"]))
-            assert (
-                abs(low - interval.low) <= 0.5e-4 + 1e-9
-                and abs(high - interval.high) <= 0.5e-4 + 1e-9
-            )
+            ensemble = results.ensemble(runs)
+            assert abs(float(row["Ensemble"]) - ensemble) <= 0.5e-4 + 1e-9
         else:
-            assert "95% CI" not in row
+            assert "Ensemble" not in row
 
 
 def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, str]]:
@@ -271,7 +273,14 @@ def write_bird_results(
                 "class_names": names,
             }
             write_json(directory / "metrics.json", metrics)
-            written[name].append(metrics)
+            save_predictions(directory / "predictions.npz", probabilities, labels)
+            written[name].append({**metrics, "path": str(directory / "metrics.json")})
+    # The prepared data's test images, for the error gallery.
+    images = rng.integers(0, 256, (len(labels), 8, 8, 3), dtype=np.uint8)
+    save_arrays(
+        results / "birds" / "data.npz",
+        {"x_test": images, "y_test": labels, "class_names": names},
+    )
     return written
 
 
@@ -293,57 +302,37 @@ def render_birds(tmp_path: Path, replicates: int) -> tuple[Path, dict[str, list[
             "enabled": True,
             "dataset": "cub200",
             "image_size": 224,
-            "source": "synthetic",
+            "source": "download",
             "weights": "/data/w.h5",
             "inference_batch_size": 32,
+        },
+        "report": {
+            "references": {
+                "birds": [
+                    {"label": "frozen ResNet50", "accuracy": [0.40, 0.45]},
+                    {"label": "one run", "accuracy": 0.46},
+                ]
+            }
         },
     }
     report_parts = parts.report_parts(config, {"cifar": {}, "birds": BIRD_EXPERIMENTS})
     out = tmp_path / "report"
-    figures = out / "figures"
-    stem = lambda kind: [figures / f"birds_{kind}.png", figures / f"birds_{kind}.pdf"]
-    references = [
-        {"label": "frozen ResNet50", "accuracy": [0.40, 0.45]},
-        {"label": "one run", "accuracy": 0.46},
-    ]
-    accuracy_chart(
-        [
-            {
-                "name": n,
-                "values": [m["test"]["accuracy"] for m in runs],
-                "kind": BIRD_EXPERIMENTS[n]["kind"],
-            }
-            for n, runs in metrics.items()
-        ],
-        references,
-        "Birds: test accuracy",
-        stem("accuracy"),
-    )
-    curves_grid(
-        [
-            (
-                n,
-                [
-                    read_history(results_dir / "birds" / n / f"rep{k}" / "history.csv")
-                    for k in range(replicates)
-                ],
-            )
-            for n in metrics
-        ],
-        "Birds: learning curves",
-        stem("curves"),
-    )
-    best = results.best_experiment(metrics)
-    per_class_figure(results.mean_per_class(metrics[best]), "Birds: per class", stem("per_class"))
-    templates = Path(render.__file__).parents[3] / "report"
+    paths = metrics_paths(results_dir, metrics)
+    for kind in parts.part_info("birds").figures:
+        charts.draw(
+            kind,
+            paths,
+            list(metrics),
+            f"Birds: {kind}",
+            [out / "figures" / f"birds_{kind}.png", out / "figures" / f"birds_{kind}.pdf"],
+            kinds={n: BIRD_EXPERIMENTS[n]["kind"] for n in metrics},
+            references=report_parts["birds"]["references"],
+            data=results_dir / "birds" / "data.npz",
+        )
     render.render_report(
-        metrics_paths(results_dir, metrics),
+        paths,
         parts=report_parts,
-        references={"birds": references},
         seed=2020,
-        replicates=replicates,
-        md_template=templates / "report.md.j2",
-        tex_template=templates / "report.tex.j2",
         md_out=out / "report.md",
         tex_out=out / "report.tex",
         summary_out=out / "summary.csv",
@@ -413,11 +402,27 @@ def test_birds_aggregates_equal_mean_and_sd_of_the_replicates(birds_report):
             ("final_val_accuracy", lambda m: m["final_val_accuracy"]),
         ):
             values = np.array([value_of(m) for m in runs])
-            assert float(row[f"{name}_mean"]) == pytest.approx(values.mean(), abs=1e-12)
-            assert float(row[f"{name}_std"]) == pytest.approx(values.std(ddof=1), abs=1e-12)
-            half = float(row[f"{name}_ci_high"]) - float(row[f"{name}_mean"])
+            mean, sd = values.mean(), values.std(ddof=1)
+            assert float(row[f"{name}_mean"]) == pytest.approx(mean, abs=1e-12)
+            assert float(row[f"{name}_std"]) == pytest.approx(sd, abs=1e-12)
+            low, high = float(row[f"{name}_ci_low"]), float(row[f"{name}_ci_high"])
             # Student t, 2 degrees of freedom: t(0.975, 2) = 4.302653.
-            assert half == pytest.approx(4.302653 * values.std(ddof=1) / np.sqrt(3), rel=1e-6)
+            half = 4.302653 * sd / np.sqrt(3)
+            if name == "test_loss":
+                assert (low, high) == pytest.approx((mean - half, mean + half), rel=1e-6)
+            elif name == "test_accuracy":
+                # Seeds and test images (the crossed variance components), and seeds only.
+                found = stats.accuracy_interval(results.correct(runs))
+                assert (low, high) == pytest.approx((found.low, found.high), rel=1e-12)
+                low, high = (float(row[f"{name}_seed_ci_{e}"]) for e in ("low", "high"))
+            if name != "test_loss":
+                # On the logit scale: inside (0, 1) whatever the spread.
+                logit = np.log(mean / (1 - mean))
+                half /= mean * (1 - mean)
+                expected = 1 / (1 + np.exp(-(logit + np.array([-half, half]))))
+                assert (low, high) == pytest.approx(tuple(expected), rel=1e-6)
+                assert 0 < low < mean < high < 1
+        assert float(row["ensemble_test_accuracy"]) == results.ensemble(runs)
 
 
 def test_birds_step_table_pairs_replicates(birds_report):
@@ -433,8 +438,18 @@ def test_birds_step_table_pairs_replicates(birds_report):
             for a, b in zip(metrics[row["experiment"]], metrics[row["base"]], strict=True)
         ]
         assert float(row["difference_mean"]) == pytest.approx(np.mean(diffs), abs=1e-12)
-        assert float(row["difference_std"]) == pytest.approx(np.std(diffs, ddof=1), abs=1e-12)
-        assert row["verdict"] in ("helps", "hurts", "no difference measurable")
+        seed_sd = float(row["difference_seed_std"])
+        assert seed_sd == pytest.approx(np.std(diffs, ddof=1), abs=1e-12)
+        # The interval that counts the test images too, image i against image i.
+        found = stats.compare_step(
+            results.correct(metrics[row["experiment"]]), results.correct(metrics[row["base"]])
+        )
+        assert (float(row["difference_ci_low"]), float(row["difference_ci_high"])) == (
+            found.low,
+            found.high,
+        )
+        assert float(row["p_improvement"]) == found.p_improvement > 0.5
+        assert row["verdict"] == found.verdict
     md = (out / "report.md").read_text()
     steps = md_table(md, "Step")
     assert [r["Step"] for r in steps] == ["mlp_dropout", "finetune_all"]
@@ -453,7 +468,8 @@ def test_step_comparison_on_a_hand_made_case():
     assert difference.mean == pytest.approx(0.02) and difference.std == pytest.approx(
         0.0, abs=1e-12
     )
-    assert stats.verdict(difference) == "helps"
+    # Identical differences in every replicate: a zero-width interval carries no verdict.
+    assert stats.verdict(difference) is None
     worse = [0.39, 0.52, 0.57, 0.44]  # -0.01, +0.02, -0.03, -0.01
     difference = stats.paired_difference(worse, base)
     assert difference.mean == pytest.approx(-0.0075)
@@ -483,13 +499,16 @@ def test_single_runs_say_so_and_show_no_intervals(birds_single_run):
     md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
     assert_table_matches(md_table(md, "Experiment"), metrics)
     assert_table_matches(tex_table(tex, "Experiment"), metrics)
-    assert "single training run" in md and "±" not in md and "95% CI" not in md
+    assert "single training run" in md and "±" not in md
     assert r"$\pm$" not in tex
     steps = md_table(md, "Step")
     assert [r["Step"] for r in steps] == ["mlp_dropout", "finetune_all"]
-    assert "Verdict" not in steps[0] and "Single runs" in md
+    assert all(r["Verdict"] == "no verdict: single run" for r in steps) and "Single runs" in md
+    assert "seeds and test images" not in steps[0]
     aggregates = read_csv(out / "aggregates.csv")
-    assert all(r["test_accuracy_std"] == "" and r["test_accuracy_ci_low"] == "" for r in aggregates)
+    # No spread over seeds; the test images still give the Wilson interval.
+    assert all(r["test_accuracy_std"] == "" and r["test_accuracy_ci_low"] for r in aggregates)
+    assert all(r["test_accuracy_seed_ci_low"] == "" for r in aggregates)
 
 
 def test_birds_best_and_worst_classes_of_best_model(birds_report):
@@ -522,7 +541,7 @@ def test_birds_best_and_worst_classes_of_best_model(birds_report):
 
 def test_birds_figures_and_partial_run_text(birds_report):
     out, _ = birds_report
-    for kind in ("accuracy", "curves", "per_class"):
+    for kind in ("accuracy", "curves", "per_class", "errors"):
         with Image.open(out / "figures" / f"birds_{kind}.png") as image:
             assert image.width > 300 and image.height > 200
         assert (out / "figures" / f"birds_{kind}.pdf").read_bytes().startswith(b"%PDF")
@@ -539,7 +558,9 @@ def test_birds_figures_and_partial_run_text(birds_report):
     assert "Caltech-UCSD Birds-200 (2010), every species" in md and "224×224" in md
     assert "ResNet50 starts from a weights file" in md
     assert "…" not in md and "inference" not in md and "/data/w.h5" not in md
-    assert "Every experiment was trained 3 times, with seeds 2020 to 2022" in md
+    assert "Every experiment was trained 3 times, with seeds 2020, 2021, 2022" in md
+    # The study's reference points apply to a run on its dataset, and are listed.
+    assert "frozen ResNet50: 0.40-0.45; \none run: 0.46." in md
 
 
 @pytest.mark.skipif(not HAS_LATEXMK, reason=NO_LATEXMK)
@@ -663,10 +684,15 @@ def test_missing_metrics_is_an_error(tmp_path):
     metrics = write_bird_results(tmp_path, replicates=2)
     report_parts = parts.report_parts({}, {"birds": BIRD_EXPERIMENTS})
     with pytest.raises(ValueError, match="no metrics for birds experiment"):
-        results.group_metrics(metrics["linear"], report_parts, replicates=2)
-    every = [m for runs in metrics.values() for m in runs]
-    with pytest.raises(ValueError, match=r"linear \(replicate 2\)"):
-        results.group_metrics(every, report_parts, replicates=3)
+        results.group_metrics(metrics["linear"], report_parts)
+    every = [
+        m
+        for runs in metrics.values()
+        for m in runs
+        if (m["experiment"], m["replicate"]) != ("linear", 1)
+    ]
+    with pytest.raises(ValueError, match=r"linear \(replicate 1\)"):
+        results.group_metrics(every, report_parts)
 
 
 # ---------------------------------------------------------------------------------
@@ -743,8 +769,8 @@ def test_demo_report_tables_equal_metrics_json(demo_run):
     assert "aquarium_fish" in metrics[best][0]["class_names"] and r"aquarium\_fish" in tex
     assert "## Not run" not in md
     for part, kinds in (
-        ("cifar", ("accuracy", "curves", "confusion")),
-        ("birds", ("accuracy", "curves", "per_class")),
+        ("cifar", ("accuracy", "curves", "confusion", "errors")),
+        ("birds", ("accuracy", "curves", "per_class", "errors")),
     ):
         for kind in kinds:
             for ext in ("png", "pdf"):
@@ -772,14 +798,15 @@ def test_snakemake_report_zip_has_every_figure(demo_run, tmp_path):
     figures += sorted((demo_run / "results/demo/cifar").glob("*/rep*/curves.png"))
     figures += sorted((demo_run / "results/demo/birds").glob("*/rep*/curves.png"))
     runs = sum(len(r) for part in ("cifar", "birds") for r in demo_metrics(demo_run, part).values())
-    assert len(figures) == 3 + 3 + runs
+    assert len(figures) == 4 + 4 + runs
     for figure in figures:
         assert figure.read_bytes() in stored, f"{figure} is not in the report"
     for table in ("summary.csv", "aggregates.csv", "steps.csv"):
         assert any(n.endswith(table) for n in names), table
-    # Categories per part, captions rendered with the reference points.
+    # Categories per part, captions rendered (the demo's synthetic data: the study's
+    # reference points do not apply).
     assert '"CIFAR"' in html and '"Birds"' in html and "Summary" in html
-    assert "BaseNet in the study: 0.4" in html
+    assert "none applies to this run" in html and "BaseNet in the study" not in html
 
 
 @pytest.mark.slow
@@ -787,7 +814,7 @@ def test_report_reruns_only_what_changed(done):
     assert planned_jobs(done, *DEMO) == [], "a finished run plans nothing"
 
     # A template: only the text is rendered again (and the PDF built from it).
-    template = done / "report" / "report.md.j2"
+    template = done / "src" / "convstudy" / "report" / "templates" / "report.md.j2"
     template.write_text(template.read_text().replace("### Results", "### Results of this run"))
     rules = {rule for rule, _ in planned_jobs(done, *DEMO)}
     assert "report" in rules and rules <= {"report", "report_pdf", "all"}, rules
@@ -804,16 +831,12 @@ def test_report_reruns_only_what_changed(done):
         for rule in ("train_cifar", "evaluate_cifar", "plot_cifar_curves")
         for k in range(demo_config(done)["replicates"])
     }
-    report_jobs = {r for r, _ in jobs} - {r for r, _ in variant_jobs}
-    assert {"report_accuracy", "report_curves", "report_confusion", "report"} <= report_jobs
-    assert report_jobs <= {
-        "report_accuracy",
-        "report_curves",
-        "report_confusion",
-        "report",
-        "report_pdf",
-        "all",
+    report_jobs = set(jobs) - variant_jobs
+    figures = {
+        ("report_figure", f"part=cifar, figure={kind}") for kind in parts.part_info("cifar").figures
     }
+    assert figures | {("report", ""), ("all", "")} <= report_jobs
+    assert report_jobs <= figures | {("report", ""), ("report_pdf", ""), ("all", "")}
 
     # A description (what the report says about a variant): the report only.
     (done / "config" / "change.yaml").write_text(
@@ -857,3 +880,17 @@ def test_best_is_chosen_on_validation_not_test():
         "d": [run(0.9, 0.9), run(0.1, 0.9)],  # one great replicate, mean 0.5
     }
     assert results.best_experiment(experiments) == "b"
+
+
+@pytest.mark.slow
+def test_report_pdf_never_and_always(done):
+    """`never` plans no PDF even where latexmk is installed; `always` plans it even
+    where it is not, and then the job fails naming the fix."""
+    never = planned_jobs(done, *DEMO, "--config", "report={pdf: never}", "--forcerun", "report")
+    assert "report_pdf" not in {rule for rule, _ in never}
+    always = ("--config", "report={pdf: always, latexmk: no-such-latexmk}")
+    assert "report_pdf" in {rule for rule, _ in planned_jobs(done, *DEMO, *always)}
+    proc = snakemake(done, "--cores", "1", *DEMO, *always, check=False)
+    assert proc.returncode != 0
+    log = (done / "results/demo/logs/report/report_pdf.log").read_text()
+    assert "no-such-latexmk not found on PATH" in log and "apt-get install" in log

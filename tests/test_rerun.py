@@ -1,14 +1,20 @@
 """Reruns of only what changed, planned (`snakemake -n`) on a copy of the finished demo.
 
-Snakemake reruns a job when an output is missing or older than an input or the
-rule's script (mtime), or when its params, its set of inputs or its code changed.
-Each test changes one thing and checks that exactly the expected jobs are planned.
+A job reruns when an output is missing or older than an input, or when what it
+would run with (its params, with the code digest, its inputs, its software) is not
+what its outputs' record under the results directory says (convstudy.reruns).
+Each test changes one thing and checks that exactly the expected jobs are planned,
+from this copy of the workflow or another one, with or without `.snakemake/`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +23,7 @@ import yaml
 from test_envs import rules  # noqa: F401  (module fixture: every rule, via Snakemake's API)
 
 from conftest import REPO, snakemake
+from convstudy.checkout import copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -86,10 +93,38 @@ def test_touching_nothing_plans_nothing(done):
     assert rows and all(row[-1] == "no update" for row in rows), proc.stdout[-3000:]
 
 
-def test_speed_only_setting_plans_nothing(done):
-    """steps_per_execution changes how fast training runs, not its result."""
-    (done / "config" / "fast.yaml").write_text("training:\n  steps_per_execution: 4\n")
+@pytest.mark.parametrize(
+    "setting",
+    ["training:\n  steps_per_execution: 4\n", "birds:\n  inference_batch_size: 3\n"],
+)
+def test_speed_only_setting_plans_nothing(done, setting):
+    """steps_per_execution and inference_batch_size change how fast jobs run, not
+    their results."""
+    (done / "config" / "fast.yaml").write_text(setting)
     assert planned(done, "config/fast.yaml") == set()
+
+
+#: Rules that make and prepare data: no network runs there.
+DATA_RULES = {"synthetic_cifar", "synthetic_birds", "prepare_cifar", "prepare_birds"}
+
+
+@pytest.mark.parametrize(
+    "setting, untouched",
+    [
+        # Every job that runs a network, and what consumes its results.
+        ("backend: jax", DATA_RULES),
+        # float16 on a GPU: training and feature extraction, and their consumers.
+        ("mixed_precision: true", DATA_RULES),
+        # XLA: the training steps only (feature extraction never compiles).
+        ("jit_compile: true", DATA_RULES | {"extract_birds_features"}),
+    ],
+)
+def test_machine_settings_that_change_numbers_plan_what_they_touch(done, setting, untouched):
+    (done / "config" / "machine.yaml").write_text(f"training:\n  {setting}\n")
+    every_job = planned(done, "config/machine.yaml", "--forceall")
+    assert untouched < {rule for rule, _ in every_job}
+    expected = {(rule, wc) for rule, wc in every_job if rule not in untouched}
+    assert planned(done, "config/machine.yaml") == expected
 
 
 def test_changed_setting_plans_the_variant_and_those_that_inherit_it(done):
@@ -119,8 +154,14 @@ def test_changed_epochs_plan_only_variants_that_inherit_them(done):
 
 
 def _edit(script: Path) -> None:
-    """Change a script; being newer than the outputs it made is what triggers."""
-    script.write_text(script.read_text() + "# edited\n")
+    """Change what a script does (a comment would change nothing)."""
+    script.write_text(script.read_text() + "assert __name__\n")
+
+
+def test_a_comment_in_a_script_plans_nothing(done):
+    script = done / "scripts" / "plot_curves.py"
+    script.write_text(script.read_text() + "# a comment\n")
+    assert planned(done) == set()
 
 
 def test_changed_plot_script_plans_only_the_plots(done):
@@ -267,3 +308,144 @@ def test_every_job_loaded_only_code_its_digest_covers(demo_run, demo_jobs, rules
     if not shutil.which("latexmk"):
         kinds.discard("report_pdf")
     assert ran == kinds
+
+
+# Rerun records that travel with the results (convstudy.reruns), and one run at a
+# time per results folder (convstudy.lock).
+
+#: A setting of one leaf variant: only its jobs (and the report) depend on it.
+RESNET_LR = "cifar:\n  variants:\n    resnet:\n      optimizer:\n        learning_rate: 0.02\n"
+#: A setting that only the report uses: its jobs take seconds to run.
+REFERENCE = "report:\n  references:\n    cifar:\n      - {label: another point, accuracy: 0.5}\n"
+#: What a changed CIFAR reference point redoes.
+REPORT_REFERENCES = {("report_accuracy", "part=cifar"), ("report", ""), ("all", "")} | REPORT_PDF
+
+
+def _another_copy(done: Path, dest: Path) -> Path:
+    """The same workflow at another path, as a fresh clone has it: every file new (its
+    time is now), no `.snakemake/`, no results."""
+    other = copy_workflow(dest, root=done)
+    now = time.time()
+    for path in other.rglob("*"):
+        os.utime(path, (now, now))
+    return other
+
+
+def test_without_snakemakes_records_finished_results_plan_nothing_and_changes_rerun(done):
+    shutil.rmtree(done / ".snakemake")
+    assert planned(done) == set()
+    (done / "config" / "lr.yaml").write_text(RESNET_LR)
+    assert planned(done, "config/lr.yaml") == variant_jobs(["resnet"])
+
+
+def test_a_fresh_copy_pointed_at_finished_results_plans_nothing(done, tmp_path):
+    other = _another_copy(done, tmp_path / "clone")
+    results = f"results_dir={done / RESULTS}"
+    assert planned(other, "--config", results) == set()
+    (other / "config" / "lr.yaml").write_text(RESNET_LR)
+    assert planned(other, "config/lr.yaml", "--config", results) == variant_jobs(["resnet"])
+
+
+def test_new_file_times_of_code_plan_nothing(done):
+    """A `git pull` or `touch` of every script and module: the code did not change."""
+    now = time.time() + 10
+    for path in [*(done / "scripts").glob("*.py"), *(done / "src").rglob("*.py")]:
+        os.utime(path, (now, now))
+    assert planned(done) == set()
+
+
+def test_a_version_bump_and_docstrings_plan_nothing(done):
+    init = done / "src" / "convstudy" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "9.9.9"'))
+    training = done / "src" / "convstudy" / "training.py"
+    source = training.read_text()
+    old = '"""The optimizer of a variant\'s settings, with its learning-rate schedule."""'
+    assert source.count(old) == 1
+    training.write_text(source.replace(old, '"""The optimizer, described anew."""'))
+    assert planned(done) == set()
+
+
+def test_what_one_copy_reran_the_other_sees(done, tmp_path):
+    """A copy with another reference point re-renders the report into the shared
+    results; the first copy, whose `.snakemake/` still holds the old params, sees that
+    the report on disk is not its own and plans it again; the second plans nothing."""
+    other = _another_copy(done, tmp_path / "other")
+    (other / "config" / "ref.yaml").write_text(REFERENCE)
+    args = ("--configfile", "config/demo.yaml", "config/ref.yaml")
+    args += ("--config", f"results_dir={done / RESULTS}")
+    snakemake(other, "--cores", "2", *args)
+    assert planned(other, *args[2:]) == set()
+    assert planned(done) == REPORT_REFERENCES
+
+
+def _lock(results: Path) -> Path:
+    return results / ".lock"
+
+
+def test_a_second_run_on_one_results_folder_is_refused(done, tmp_path):
+    """Two checkouts, one results folder: while the first runs, the second stops
+    before any job with one line naming the folder and the other run; the first
+    ends well and gives the folder back."""
+    results = done / RESULTS
+    other = _another_copy(done, tmp_path / "other")
+    # Two trainings and their evaluations, one at a time: long enough for the second
+    # run to plan while the first holds the folder.
+    targets = [f"{RESULTS}/cifar/resnet/rep{k}/metrics.json" for k in (0, 1)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/demo.yaml"]
+        + ["--forcerun", "train_cifar", *targets],
+        cwd=done,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while not _lock(results).exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert _lock(results).exists(), first.communicate()[0][-3000:]
+        second = snakemake(
+            other,
+            "--cores",
+            "1",
+            "--configfile",
+            "config/demo.yaml",
+            "--config",
+            f"results_dir={results}",
+            "--forcerun",
+            "prepare_cifar",
+            f"{results}/cifar/data.npz",
+            check=False,
+        )
+        still_running = first.poll() is None
+    finally:
+        out = first.communicate(timeout=900)[0]
+    assert still_running, "the first run ended before the second planned: inconclusive"
+    assert second.returncode != 0
+    message = f"results_dir {results} is in use by a run from {done} (pid {first.pid} on "
+    assert message in second.stdout + second.stderr, (second.stdout + second.stderr)[-3000:]
+    assert first.returncode == 0, out[-3000:]
+    assert not _lock(results).exists()
+    # The second run touched nothing: the data of the first are as they were.
+    assert not {"synthetic_cifar", "prepare_cifar"} & {rule for rule, _ in planned(done)}
+
+
+def test_a_lock_left_by_a_dead_run_is_cleared(done):
+    import json
+    import socket
+
+    results = done / RESULTS
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    _lock(results).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead)}))
+    args = ("--cores", "1", "--configfile", "config/demo.yaml", "--forcerun", "report")
+    proc = snakemake(done, *args, f"{RESULTS}/report/report.md")
+    assert "taking over the lock of a run" in proc.stdout + proc.stderr
+    # A run on another host cannot be checked from here: refused until --unlock.
+    _lock(results).write_text(json.dumps({"host": "elsewhere", "pid": 1, "checkout": "/x"}))
+    proc = snakemake(done, *args, f"{RESULTS}/report/report.md", check=False)
+    assert proc.returncode != 0 and "pid 1 on elsewhere" in proc.stdout + proc.stderr
+    snakemake(done, "--unlock", "--configfile", "config/demo.yaml")
+    assert not _lock(results).exists()
+    snakemake(done, *args, f"{RESULTS}/report/report.md")

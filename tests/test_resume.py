@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,18 +23,12 @@ from conftest import snakemake
 from convstudy.data import archives
 from convstudy.data.archives import ArchiveError, download
 
-#: The variant with every source of randomness: dropout, flips and translations,
-#: batch normalisation, a warm-up + cosine schedule, momentum and weight decay.
-VARIANT = "resnet"
 RESULTS = "results/demo"
 REPLICATE = "rep1"
-TARGET = f"{RESULTS}/cifar/{VARIANT}/{REPLICATE}/metrics.json"
-#: The demo trains it for 2 epochs: killed after the first, resumed for the second.
-EPOCHS = 2
 
 
-def _history(workdir: Path) -> list[dict]:
-    with open(workdir / RESULTS / "cifar" / VARIANT / REPLICATE / "history.csv") as fh:
+def _history(run_dir: Path) -> list[dict]:
+    with open(run_dir / "history.csv") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -52,23 +47,60 @@ def _start_in_own_session(workdir: Path, *args: str, env: dict) -> subprocess.Po
     )
 
 
+#: (part, experiment, training rule, extra config): the CIFAR variant with every
+#: source of randomness (dropout, flips and translations, batch normalisation, a
+#: warm-up + cosine schedule, momentum and weight decay); a birds head on the
+#: cached features; and stage 2 of fine-tuning (ResNet50 + a trained head, random
+#: crops and flips), given two epochs here so that the kill comes halfway.
+CASES = {
+    "cifar": ("cifar", "resnet", "train_cifar", ""),
+    "birds-head": ("birds", "conv", "train_birds_head", ""),
+    "birds-finetune": (
+        "birds",
+        "finetune_top",
+        "finetune_birds",
+        "birds:\n  finetune:\n    finetune_top:\n      epochs: 2\n",
+    ),
+}
+
+
+def _without_run(demo_run: Path, dest: Path, part: str, name: str, extra: str) -> Path:
+    """A copy of the finished demo without one experiment's replicate: only its
+    training and evaluation run again, on the demo's prepared data and features."""
+    workdir = Path(shutil.copytree(demo_run, dest, symlinks=True))
+    shutil.rmtree(workdir / RESULTS / part / name / REPLICATE)
+    (workdir / "config" / "extra.yaml").write_text(extra or "{}\n")
+    return workdir
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("killed", ["job", "workflow"])
-def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, killed):
-    """Compared with the session's demo run, which trained straight through
-    with the same config and the same number of threads (--cores 2).
+@pytest.mark.parametrize(
+    "case, killed",
+    [("cifar", "job"), ("cifar", "workflow"), ("birds-head", "job"), ("birds-finetune", "job")],
+)
+def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, case, killed):
+    """Compared with a run straight through, with the same config and the same number
+    of threads (--cores 2): the session's demo, or, where the test changes the config,
+    a run of its own.
 
     ``job``: the training job dies (out of memory, scancel); Snakemake reports it.
     ``workflow``: Snakemake dies with it (a crashed login node), leaving its lock:
     the documented way back is ``snakemake --unlock``, then ``--rerun-incomplete``.
     """
-    # A copy of the finished demo without this variant's results: only its
-    # training and evaluation run again, on the demo's prepared data.
-    workdir = Path(shutil.copytree(demo_run, tmp_path / "workflow", symlinks=True))
-    out = workdir / RESULTS / "cifar" / VARIANT / REPLICATE
-    shutil.rmtree(out)
-    resume_dir = workdir / RESULTS / "resume" / "cifar" / VARIANT / REPLICATE
-    args = (TARGET, "--cores", "2", "--configfile", "config/demo.yaml")
+    part, name, rule, extra = CASES[case]
+    workdir = _without_run(demo_run, tmp_path / "workflow", part, name, extra)
+    out = workdir / RESULTS / part / name / REPLICATE
+    resume_dir = workdir / RESULTS / "resume" / part / name / REPLICATE
+    target = f"{RESULTS}/{part}/{name}/{REPLICATE}/metrics.json"
+    args = (target, "--cores", "2", "--configfile", "config/demo.yaml", "config/extra.yaml")
+    if extra:
+        straight = _without_run(demo_run, tmp_path / "straight", part, name, extra)
+        snakemake(straight, *args)
+    else:
+        straight = demo_run
+    expected_dir = straight / RESULTS / part / name / REPLICATE
+    epochs = len(_history(expected_dir))
+    assert epochs >= 2
 
     # The job SIGKILLs itself (and, for `workflow`, Snakemake) right after epoch 1's
     # checkpoint, as an OOM kill or scancel would.
@@ -77,7 +109,7 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, killed
     output, _ = proc.communicate(timeout=1200)
     assert proc.returncode != 0, output[-3000:]
     if killed == "job":
-        assert "Error in rule train_cifar" in output
+        assert f"Error in rule {rule}" in output
     else:
         assert proc.returncode == -signal.SIGKILL, output[-3000:]
         # Snakemake's lock outlives it: a plain rerun is refused until --unlock.
@@ -91,23 +123,41 @@ def test_killed_training_resumes_with_the_same_result(tmp_path, demo_run, killed
 
     # The rerun picks up after epoch 1 and trains only what is left.
     snakemake(workdir, *args, "--rerun-incomplete")
-    log = (workdir / RESULTS / "logs" / "cifar" / VARIANT / REPLICATE / "train.log").read_text()
+    log = (workdir / RESULTS / "logs" / part / name / REPLICATE / "train.log").read_text()
     assert f"resuming after epoch 1 from {resume_dir.relative_to(workdir)}" in log
-    assert f"epoch 1/{EPOCHS}" not in log and f"epoch {EPOCHS}/{EPOCHS}" in log
-    assert not resume_dir.exists(), "a finished job leaves no resume state behind"
+    assert f"epoch 1/{epochs}" not in log and f"epoch {epochs}/{epochs}" in log
+    # A finished job leaves no resume state behind, nor empty folders above it.
+    assert not (workdir / RESULTS / "resume").exists()
 
     # Same history (but for timings) and the same test metrics as straight through.
-    resumed, straight = _history(workdir), _history(demo_run)
-    assert [r["epoch"] for r in resumed] == [str(e) for e in range(1, EPOCHS + 1)]
-    for a, b in zip(resumed, straight, strict=True):
+    resumed, expected = _history(out), _history(expected_dir)
+    assert [r["epoch"] for r in resumed] == [str(e) for e in range(1, epochs + 1)]
+    for a, b in zip(resumed, expected, strict=True):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
             assert a[key] == b[key], (a["epoch"], key, a[key], b[key])
     metrics = json.loads((out / "metrics.json").read_text())
-    expected = json.loads(
-        (demo_run / RESULTS / "cifar" / VARIANT / REPLICATE / "metrics.json").read_text()
+    assert metrics["epochs"] == epochs
+    assert metrics["test"] == json.loads((expected_dir / "metrics.json").read_text())["test"]
+
+
+@pytest.mark.slow
+def test_a_killed_job_is_retried_with_more_memory(tmp_path, demo_run):
+    """As the SLURM profiles do (`retries: 1`): the job killed after epoch 1 (as by an
+    out-of-memory kill) is started again at once, asking for twice the memory, and
+    resumes after epoch 1."""
+    part, name, _, extra = CASES["cifar"]
+    workdir = _without_run(demo_run, tmp_path / "workflow", part, name, extra)
+    target = f"{RESULTS}/{part}/{name}/{REPLICATE}/metrics.json"
+    args = (target, "--cores", "2", "--configfile", "config/demo.yaml", "--retries", "1")
+    proc = _start_in_own_session(workdir, *args, env={"CONVSTUDY_KILL_AFTER_EPOCH": "1"})
+    output, _ = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, output[-3000:]
+    asked = re.findall(
+        r"^rule train_cifar:\n(?:    .*\n)*?    resources: .*mem_mb=(\d+)", output, re.M
     )
-    assert metrics["epochs"] == EPOCHS
-    assert metrics["test"] == expected["test"]
+    assert [int(m) for m in asked] == [6000, 12000], output[-4000:]
+    log = (workdir / RESULTS / "logs" / part / name / REPLICATE / "train.log").read_text()
+    assert "resuming after epoch 1" in log
 
 
 def test_checkpoint_of_another_run_is_not_resumed(tmp_path):

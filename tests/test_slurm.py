@@ -51,9 +51,16 @@ def _cluster_problem() -> str | None:
     return None
 
 
+#: Set by .ci/run, which starts the cluster: without it the test fails instead of skipping.
+REQUIRE_ENV = "CONVSTUDY_REQUIRE_SLURM"
+
+
 @pytest.fixture(scope="module")
 def cluster():
     problem = _cluster_problem()
+    if problem and os.environ.get(REQUIRE_ENV):
+        # CI started the cluster: its absence is a failure, not a reason to skip.
+        pytest.fail(f"no SLURM cluster although {REQUIRE_ENV} is set: {problem}")
     if problem:
         pytest.skip(f"no SLURM cluster: {problem}")
     yield

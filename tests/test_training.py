@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -150,6 +152,73 @@ def test_resumed_training_ends_where_uninterrupted_training_ends(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_epoch_lines_name_the_replicate_and_long_epochs_log_progress(caplog):
+    """Every epoch line names the run and its replicate (parallel replicates write
+    to one terminal); inside an epoch, a line at least every `progress_every` seconds
+    gives the steps done, the rate and the time left (here: every step)."""
+    x, y = _tiny_problem()
+    keras.utils.set_random_seed(7)
+    model = build_cnn(SETTINGS["architecture"], x.shape[1:], 3)
+    compile_model(model, SETTINGS, steps_per_epoch=6, steps_per_execution=1)
+    with caplog.at_level("INFO", logger="convstudy.training"):
+        fit_epochs(
+            model,
+            lambda e: train_dataset(x, y, 3, 16, SETTINGS["augment"], 7, e),
+            eval_dataset(x, y, 3),
+            2,
+            seed=7,
+            describe="basenet rep1",
+            steps_per_epoch=6,
+            progress_every=0,
+        )
+    lines = [r.getMessage() for r in caplog.records]
+    epochs = [line for line in lines if " | val_loss " in line]
+    assert len(epochs) == 2
+    assert all(
+        re.match(r"^basenet rep1: epoch [12]/2: loss [\d.]+ acc [\d.]+ \| ", e) for e in epochs
+    )
+    steps = [
+        line for line in lines if line.startswith("basenet rep1: epoch 1/2: ") and "steps/s" in line
+    ]
+    assert steps[0].startswith("basenet rep1: epoch 1/2: 1/6 steps (17%), ")
+    assert "left" in steps[0] and steps[-1].startswith("basenet rep1: epoch 1/2: 6/6 steps (100%)")
+
+
+def test_progress_lines_are_spaced_and_say_what_is_left():
+    from convstudy.logs import Progress
+
+    now = [0.0]
+    lines = []
+
+    class Log:
+        def info(self, line):
+            lines.append(line)
+
+    progress = Progress(
+        "images.tgz", 600e6, "MB", scale=1e6, every=30, clock=lambda: now[0], logger=Log()
+    )
+    for t, done in ((10, 50e6), (30, 150e6), (45, 200e6), (60, 300e6)):
+        now[0] = t
+        progress.update(done)
+    assert lines == [
+        "images.tgz: 150.0/600.0 MB (25%), 5.0 MB/s, about 1 min 30 s left",
+        "images.tgz: 300.0/600.0 MB (50%), 5.0 MB/s, about 1 min 00 s left",
+    ]
+
+
+def test_download_logs_its_progress(tmp_path, caplog):
+    from convstudy.data import archives
+
+    source = tmp_path / "images.tgz"
+    source.write_bytes(b"x" * (3 << 20))
+    with caplog.at_level("INFO", logger="convstudy.data.archives"):
+        archives._fetch(source.as_uri(), tmp_path / "copy", timeout=5, every=0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "images.tgz: 1.0/3.1 MB (33%), " in lines[0]
+    assert lines[-1].startswith("images.tgz: 3.1 MB in ")
+    assert (tmp_path / "copy").read_bytes() == source.read_bytes()
+
+
 def test_resume_state_of_another_run_is_ignored(tmp_path):
     x, y = _tiny_problem()
     _train(x, y, 3, resume_dir=tmp_path / "r", stop_after=1)
@@ -242,7 +311,12 @@ def test_top5_counts_ties_against_the_model():
 
 def test_variant_settings_compile(tmp_path):
     """Every configured variant builds and compiles (catches schema/code drift)."""
+    names = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+    x = np.zeros((4, 32, 32, 3), dtype="uint8")
+    y = np.eye(25, dtype="float32")[:4]
     for name, info in cifar_variants(load_config()).items():
         model = build_cnn(info["settings"]["architecture"], (32, 32, 3), 25, name=name)
         compile_model(model, info["settings"], steps_per_epoch=10)
-        assert model.optimizer is not None
+        assert type(model.optimizer).__name__ == names[info["settings"]["optimizer"]["name"]]
+        # Compiled for training: one step runs and gives a finite loss.
+        assert np.isfinite(model.train_on_batch(x, y)[0]), name

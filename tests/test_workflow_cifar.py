@@ -133,6 +133,20 @@ BAD_CONFIGS = {
         {"replicates": 1.5},
         "invalid configuration: replicates: 1.5 is not of type 'integer'",
     ),
+    "only as a string": (
+        {"cifar": {"only": "basenet"}},
+        "invalid configuration: cifar.only: 'basenet' is not null or a list of strings "
+        "(a list is written [basenet])",
+    ),
+    "unknown birds experiment": (
+        {"birds": {"only": ["nosuch"]}},
+        "invalid configuration: birds.only: nosuch is not a head or fine-tuning variant "
+        "(known: linear, study_1024, mlp, conv, finetune_top)",
+    ),
+    "results_dir under a file": (
+        {"results_dir": "config/demo.yaml/results"},
+        "invalid configuration: results_dir: config/demo.yaml/results cannot be created: ",
+    ),
 }
 
 

@@ -1,29 +1,35 @@
-"""Digests of the package code behind each job, derived from the code itself.
+"""Digests of the code behind each job, derived from the code itself.
 
-Snakemake reruns a job when its ``script:`` changes, but knows nothing of the
-package the script calls. Each rule therefore carries, as a ``params:`` entry,
-a digest of the package code its script can reach, found by reading the code:
-the functions the script imports (``from convstudy.x import f``), the top-level
-definitions they use, then what their imports bring in the same way (imports
-inside functions included, since the package imports its heavy dependencies
-lazily; of a module-level import, the names the code reached uses), and so on.
-``import m`` (or ``from pkg import m``) brings all of ``m``, and every module
-reached, or merely imported, counts with its top-level statements (imports,
-constants), which importing it runs.
+Each rule carries, as a ``params: code=`` entry, a digest of its script and of the
+package code the script can reach, found by reading the code: the functions the
+script imports (``from convstudy.x import f``), the top-level definitions they use,
+then what their imports bring in the same way (imports inside functions included,
+since the package imports its heavy dependencies lazily; of a module-level import,
+the names the code reached uses), and so on. ``import m`` (or ``from pkg import m``)
+brings all of ``m``.
+
+Of a module's top-level statements, those that do something when the module is
+imported (imports, calls) always count, with every name they use; a plain binding
+(``LIMIT = 3``, a type alias) counts only when counted code uses it. So
+``X = _helper()`` brings ``_helper`` along, while ``__version__`` or a constant no
+job reads counts for nothing.
 
 Nothing is listed by hand, so the digest cannot drift from the code. Code that is
 reached but not run costs at most a needless rerun, never a stale result; the
 reach goes function by function because a needless rerun of a data preparation
 or of the feature extraction would redo everything downstream of it.
 
-The digest covers syntax trees: comments and formatting do not count, and it is
-independent of file times, so a fresh clone or a checkout reruns nothing that
-did not change.
+The digest covers syntax trees without docstrings: comments, docstrings and
+formatting do not count, and it is independent of file times, so a fresh clone,
+a checkout or ``touch`` reruns nothing that did not change (the workflow's
+profile turns off Snakemake's own file-time trigger for code; see
+:mod:`convstudy.reruns`).
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import hashlib
 from collections.abc import Iterable
@@ -33,6 +39,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMPORTS = (ast.Import, ast.ImportFrom)
 
 
 def module_file(module: str, package: Path = PACKAGE) -> Path | None:
@@ -112,32 +119,91 @@ class Reach:
 
 def _bound(node: ast.stmt) -> set[str]:
     """Names a top-level statement binds (assignments, imports)."""
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
+    if isinstance(node, _IMPORTS):
         return {(a.asname or a.name).split(".")[0] for a in node.names}
     return {
         n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
 
 
-def _used_definitions(tree: ast.Module, names: Iterable[str] | None) -> list[ast.stmt]:
-    """The named top-level definitions (all when ``names`` is None) and those they
-    refer to, transitively."""
-    defs = {node.name: node for node in tree.body if isinstance(node, _DEFS)}
+#: Per-node results, by node identity: parsed trees are cached (:func:`parse`), and
+#: every rule's digest walks many of the same nodes. The node is kept with its result,
+#: so that an id is never reused for another node while its entry lives.
+_MEMO: dict[tuple[str, int], tuple[ast.AST, object]] = {}
+
+
+def _memo(kind: str, node: ast.AST, compute):
+    hit = _MEMO.get((kind, id(node)))
+    if hit is None or hit[0] is not node:
+        hit = _MEMO[(kind, id(node))] = (node, compute(node))
+    return hit[1]
+
+
+def _names(node: ast.AST) -> frozenset[str]:
+    return _memo(
+        "names", node, lambda n: frozenset(x.id for x in ast.walk(n) if isinstance(x, ast.Name))
+    )
+
+
+def _is_docstring(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def _calls(node: ast.AST) -> bool:
+    """Whether evaluating ``node`` calls something (a lambda's body runs only when called)."""
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(item, ast.Lambda):
+            todo.extend(ast.iter_child_nodes(item))
+    return False
+
+
+def _is_binding(node: ast.stmt) -> bool:
+    """A top-level statement that only binds a value (``LIMIT = 3``): it matters only
+    to code that uses the name. Anything else (imports, calls, ``if``) runs when the
+    module is imported, for its effects."""
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return node.value is None or not _calls(node.value)
+    return False
+
+
+def _counted(tree: ast.Module, names: Iterable[str] | None) -> list[ast.stmt]:
+    """The top-level statements of a module that count for ``names`` (all when None):
+    the named definitions and bindings, every statement that runs when the module is
+    imported, and what any of them uses, transitively; in file order, docstrings aside."""
+    body = [node for node in tree.body if not _is_docstring(node)]
     if names is None:
-        return [node for node in tree.body if isinstance(node, _DEFS)]
-    bound = set().union(*(_bound(node) for node in tree.body if not isinstance(node, _DEFS)))
-    missing = sorted(set(names) - set(defs) - bound)
+        return body
+    providers: dict[str, list[ast.stmt]] = {}
+    for node in body:
+        if isinstance(node, _DEFS):
+            providers.setdefault(node.name, []).append(node)
+        elif _is_binding(node):
+            for name in _bound(node):
+                providers.setdefault(name, []).append(node)
+    effects = [n for n in body if not isinstance(n, _DEFS) and not _is_binding(n)]
+    missing = sorted(set(names) - set(providers) - set().union(*map(_bound, effects)))
     if missing:
         raise LookupError(f"no top-level definition {', '.join(missing)}")
-    used, todo = set(), [n for n in names if n in defs]
+    counted = {id(node) for node in effects}
+    todo, seen = [*names, *(n for node in effects for n in _names(node))], set()
     while todo:
         name = todo.pop()
-        if name in used:
+        if name in seen:
             continue
-        used.add(name)
-        referred = {n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name)}
-        todo.extend(referred & set(defs))
-    return [node for node in tree.body if isinstance(node, _DEFS) and node.name in used]
+        seen.add(name)
+        for node in providers.get(name, []):
+            if id(node) not in counted:
+                counted.add(id(node))
+                todo.extend(_names(node))
+    return [node for node in body if id(node) in counted]
 
 
 def _parts(
@@ -145,21 +211,15 @@ def _parts(
 ) -> tuple[list[ast.stmt], list[ast.stmt], list[ast.stmt]]:
     """The code of ``names`` of a module: (statements in the digest, statements whose
     imports are followed for what they use, module-level imports of names that code
-    does not use). The module's top-level statements other than definitions always
-    count: importing it runs them, and runs the top-level statements of every module
-    it imports."""
-    tree = parse(module_file(module, package))
-    top = [node for node in tree.body if not isinstance(node, _DEFS)]
-    defs = _used_definitions(tree, names)
+    does not use: importing still runs their modules' top level)."""
+    counted = _counted(parse(module_file(module, package)), names)
     if names is None:
-        return top + defs, top + defs, []
-    used = set(names) | {
-        n.id for node in defs + top for n in ast.walk(node) if isinstance(n, ast.Name)
-    }
-    imports = [node for node in top if isinstance(node, (ast.Import, ast.ImportFrom))]
-    followed = [node for node in top if node not in imports]
+        return counted, counted, []
+    used = set(names).union(*map(_names, counted))
+    imports = [node for node in counted if isinstance(node, _IMPORTS)]
+    followed = [node for node in counted if node not in imports]
     followed += [kept for node in imports if (kept := _only(node, used)) is not None]
-    return top + defs, followed + defs, imports
+    return counted, followed, imports
 
 
 def _only(node: ast.Import | ast.ImportFrom, used: set[str]) -> ast.stmt | None:
@@ -244,15 +304,37 @@ def reach_imports(reach: Reach, package: Path = PACKAGE) -> set[str]:
     return names
 
 
+def _dump(node: ast.AST) -> str:
+    """The syntax tree of ``node`` without docstrings (they change no behaviour)."""
+    return _memo("dump", node, _dump_without_docstrings)
+
+
+def _dump_without_docstrings(node: ast.AST) -> str:
+    node = copy.deepcopy(node)
+    for item in ast.walk(node):
+        if isinstance(item, (*_DEFS, ast.Module)) and item.body and _is_docstring(item.body[0]):
+            item.body = item.body[1:] or [ast.Pass()]
+    return ast.dump(node)
+
+
+def _reach_lines(reach: Reach, package: Path) -> Iterable[str]:
+    for module, parts in reach.parts.items():
+        for node in _parts(module, parts, package)[0]:
+            yield f"{module}:{_dump(node)}\n"
+
+
 def reach_digest(reach: Reach, package: Path = PACKAGE) -> str:
     """Short digest of the syntax trees of the code in ``reach``."""
     digest = hashlib.sha256()
-    for module, parts in reach.parts.items():
-        for node in _parts(module, parts, package)[0]:
-            digest.update(f"{module}:{ast.dump(node)}\n".encode())
+    for line in _reach_lines(reach, package):
+        digest.update(line.encode())
     return digest.hexdigest()[:16]
 
 
 def script_digest(script: str | Path, package: Path = PACKAGE) -> str:
-    """The code digest of a rule whose job runs ``script``."""
-    return reach_digest(script_reach(script, package), package)
+    """The code digest of a rule whose job runs ``script``: the script itself and the
+    package code it reaches."""
+    digest = hashlib.sha256(_dump(parse(Path(script).resolve())).encode())
+    for line in _reach_lines(script_reach(script, package), package):
+        digest.update(line.encode())
+    return digest.hexdigest()[:16]

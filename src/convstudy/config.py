@@ -12,6 +12,7 @@ defaults as the Snakefile.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,27 @@ def _numeric_checksums(value, path=()) -> list[str]:
     return found
 
 
+def _expected(schema: Mapping) -> str:
+    """What a (sub)schema accepts, in words: "null", "a list of strings"..."""
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items", {}).get("type")
+        return f"a list of {items}s" if items else "a list"
+    return {"null": "null", "object": "a mapping"}.get(kind, f"a {kind}" if kind else "a value")
+
+
 def _schema_message(err: jsonschema.ValidationError) -> str:
     """One line naming the dotted key and the problem."""
+    if err.validator in ("oneOf", "anyOf"):
+        options = [_expected(sub) for sub in err.validator_value]
+        hint = ""
+        if isinstance(err.instance, str) and any(o.startswith("a list") for o in options):
+            hint = f" (a list is written [{err.instance}])"
+        return (
+            f"{_dotted(err.absolute_path)}: {err.instance!r} is not " + " or ".join(options) + hint
+        )
     if err.validator == "additionalProperties":
         known = ", ".join(sorted(err.schema.get("properties", {})))
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
@@ -92,13 +112,56 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     return f"{_dotted(err.absolute_path)}: {err.message}"
 
 
+def _resolve(schema: Mapping, root: Mapping) -> Mapping:
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _takes_string(schema: Mapping, root: Mapping) -> bool:
+    schema = _resolve(schema, root)
+    if "enum" in schema:
+        return any(isinstance(v, str) for v in schema["enum"])
+    options = schema.get("oneOf") or schema.get("anyOf")
+    if options:
+        return any(_takes_string(sub, root) for sub in options)
+    kind = schema.get("type")
+    return kind is None or kind == "string" or (isinstance(kind, list) and "string" in kind)
+
+
+def coerce_strings(value, schema: Mapping, root: Mapping | None = None):
+    """``value`` with every string that stands where the schema takes no string read
+    as YAML: Snakemake's ``--config`` reads nested values as strings
+    (``--config cifar='{enabled: false}'`` gives ``"false"``), as typed they mean
+    ``false``."""
+    root = root if root is not None else schema
+    schema = _resolve(schema, root)
+    if isinstance(value, str) and not _takes_string(schema, root):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, Mapping) else {}
+        return {k: coerce_strings(v, props.get(k, extra), root) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [coerce_strings(v, schema["items"], root) for v in value]
+    return value
+
+
 def validate_config(config: dict, schema: Mapping | None = None) -> dict:
     """Validate in place (filling defaults); raise ConfigError naming the problem.
 
     One short line names the dotted key and what is wrong with it, where a
-    schema validator would print the whole schema first.
+    schema validator would print the whole schema first. Values given as strings
+    on the command line are read as what the schema expects first.
     """
     schema = schema if schema is not None else load_schema()
+    coerced = coerce_strings(config, schema)
+    config.clear()
+    config.update(coerced)
     numeric = _numeric_checksums(config)
     if numeric:
         raise ConfigError(
@@ -129,6 +192,52 @@ def check_class_counts(config: Mapping) -> None:
             raise ConfigError(
                 f"{part}.num_classes: {wanted} classes asked for, but {what} has {have}"
             )
+
+
+def _shown(path: str) -> str:
+    """A path as the user most likely typed it: relative to here when it lies below."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (plain YAML keeps the last
+    and silently drops the first, a whole block of settings at the top level)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{_shown(self.name)}, line {key_node.start_mark.line + 1}: {key} is given "
+                    f"twice in the same mapping (also line {seen[key] + 1}); YAML would keep "
+                    "only the last: merge the two"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths) -> None:
+    """Re-read the config files Snakemake merged, strictly: a key given twice is an error."""
+    for path in paths:
+        with open(path) as fh:
+            yaml.load(fh, Loader=_StrictLoader)
+
+
+def check_results_dir(results: str) -> None:
+    """``results_dir`` must be (or be creatable as) a writable folder: said now, in one
+    line, rather than by a traceback while the jobs are planned."""
+    path = Path(results).absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"results_dir: {results} is a file, not a folder")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"results_dir: {results} cannot be created: {existing} is a file, not a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"results_dir: {results} cannot be written: {existing} is read-only")
 
 
 def load_config(
@@ -202,6 +311,7 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
                 f"birds.finetune.{name}: head '{head}' is not a head (known: {', '.join(heads)})"
             )
     only = birds.get("only")
+    heads_all, finetunes_all = list(heads), list(finetunes)
     heads = select(heads, None if only is None else [n for n in only if n in heads], "birds.only")
     finetunes = select(
         finetunes, None if only is None else [n for n in only if n in finetunes], "birds.only"
@@ -209,8 +319,10 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
     if only is not None:
         unknown = [n for n in only if n not in heads and n not in finetunes]
         if unknown:
+            known = ", ".join([*heads_all, *finetunes_all])
             raise ConfigError(
-                f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant"
+                f"birds.only: {', '.join(unknown)} is not a head or fine-tuning variant "
+                f"(known: {known})"
             )
         for name, info in finetunes.items():
             if info["settings"]["head"] not in heads:
@@ -267,7 +379,7 @@ def _local_settings(config: Mapping, part: str) -> tuple[dict, dict, str]:
 
 def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
     """Where each archive of a part's dataset comes from, by role:
-    ``{role: {"source", "filename", "path", "md5", "sha256", "urls"}}``.
+    ``{role: {"source", "filename", "path", "md5", "sha256", "checksum_setting", "urls"}}``.
 
     ``path`` is the file the workflow reads: the user's (``local``), the one the
     workflow writes (``synthetic``) or downloads (``download``) under ``results_dir``.
@@ -286,6 +398,8 @@ def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
         entry = config["datasets"][key]
         filename = entry["filename"]
         sums = {"md5": entry.get("md5"), "sha256": entry.get("sha256")}
+        # The key that holds the checksum a file is checked against, named on a mismatch.
+        sum_setting = f"datasets.{key}.{'md5' if sums['md5'] else 'sha256'}"
         urls: list[str] = []
         if source == "local":
             if not local.get(role):
@@ -293,11 +407,13 @@ def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
                 needs = "" if part == "cifar" else f" ({dataset} needs: {', '.join(roles)})"
                 raise ConfigError(f"{part}.source is 'local' but {where} is not set{needs}")
             path = local[role]
+            sum_setting = "cifar.local_md5" if part == "cifar" else f"{part}.local_checksums.{role}"
             if own_sums.get(role):
                 sums = {"md5": own_sums[role].get("md5"), "sha256": own_sums[role].get("sha256")}
         elif source == "synthetic":
             path = f"{results}/{part}/synthetic/{filename}"
             sums = {"md5": None, "sha256": None}
+            sum_setting = None
         else:
             path = f"{results}/downloads/{filename}"
             urls = list(entry["urls"])
@@ -307,6 +423,7 @@ def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
             "path": path,
             "md5": sums["md5"].lower() if sums["md5"] else None,
             "sha256": sums["sha256"].lower() if sums["sha256"] else None,
+            "checksum_setting": sum_setting,
             "urls": urls,
         }
     return out

@@ -1,5 +1,5 @@
 """Every figure of the workflow: one experiment's learning curves, and the report's
-accuracy chart, curve grid, confusion matrix and per-class accuracy.
+accuracy chart, curve grid, confusion matrix, per-class accuracy and error gallery.
 
 Each figure is drawn once and saved in every format asked for (PNG for Snakemake's
 report and Markdown, PDF for LaTeX) by :func:`save_figure`, so the two never
@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .report.parts import PER_CLASS_SHOWN  # noqa: E402
 from .report.results import best_and_worst  # noqa: E402
-from .report.stats import t_interval  # noqa: E402
+from .report.stats import Interval  # noqa: E402
 
 #: Colours of experiments by ``kind`` (birds: head on cached features / fine-tuned);
 #: parts without kinds use the first.
@@ -131,6 +131,25 @@ def _offsets(count: int, width: float = 0.4) -> np.ndarray:
     return np.linspace(-width / 2, width / 2, count)
 
 
+#: The accuracy chart's vertical range: an interval beyond it is drawn to its edge
+#: and marked with an arrowhead there.
+ACCURACY_LIMITS = (0.0, 1.05)
+
+
+def _interval_line(ax, x: float, interval: Interval, limits=ACCURACY_LIMITS) -> None:
+    """The interval as an error bar, cut to ``limits``; a cut end gets an arrowhead."""
+    low, high = max(interval.low, limits[0]), min(interval.high, limits[1])
+    ax.vlines(x, low, high, color="black", lw=1.2, zorder=6)
+    for end, cut, marker in (
+        (low, interval.low < limits[0], "v"),
+        (high, interval.high > limits[1], "^"),
+    ):
+        if cut:
+            ax.plot(x, end, marker=marker, color="black", ms=6, zorder=6)
+        else:
+            ax.hlines(end, x - 0.08, x + 0.08, color="black", lw=1.2, zorder=6)
+
+
 def accuracy_chart(
     experiments: Sequence[Mapping],
     references: Sequence[Mapping],
@@ -139,10 +158,12 @@ def accuracy_chart(
 ) -> None:
     """Test accuracy of each experiment in order, with the study's reference points.
 
-    ``experiments``: ``{"name", "kind", "values"}`` with one test accuracy per
-    replicate (kind may be None). Bars are means, dots the replicates, lines the
-    95% confidence interval of the mean (with two or more replicates); the legend
-    sits below the axes so that it hides no bar.
+    ``experiments``: ``{"name", "kind", "values", "interval", "ensemble"}``: one test
+    accuracy per replicate, the interval of their mean (an :class:`Interval`; its
+    bounds may be None), the accuracy of the replicates' ensemble (None for single
+    runs); kind may be None. Bars are means, dots the replicates, black lines the
+    intervals, diamonds the ensembles; the legend sits below the axes so that it hides
+    no bar.
     """
     if not experiments:
         raise ValueError("no experiments to plot")
@@ -153,41 +174,38 @@ def accuracy_chart(
         KIND_COLOURS[kind_order.index(k) % len(KIND_COLOURS)] if k else KIND_COLOURS[0]
         for k in kinds
     ]
-    intervals = [t_interval(e["values"]) for e in experiments]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2.5), 4.8), layout="constrained")
     x = np.arange(len(names))
-    many = any(i.n > 1 for i in intervals)
-    ax.bar(
-        x,
-        [i.mean for i in intervals],
-        color=colours,
-        width=0.65,
-        zorder=3,
-        alpha=0.55 if many else 1.0,
-    )
-    for xi, e, interval in zip(x, experiments, intervals, strict=True):
-        if interval.n > 1:
-            ax.scatter(xi + _offsets(interval.n), e["values"], s=12, color="black", zorder=5, lw=0)
-            ax.errorbar(
-                xi,
-                interval.mean,
-                yerr=[[interval.mean - interval.low], [interval.high - interval.mean]],
-                color="black",
-                capsize=4,
-                lw=1.2,
-                zorder=6,
+    means = [float(np.mean(e["values"])) for e in experiments]
+    many = any(len(e["values"]) > 1 for e in experiments)
+    ax.bar(x, means, color=colours, width=0.65, zorder=3, alpha=0.55 if many else 1.0)
+    for xi, e, mean in zip(x, experiments, means, strict=True):
+        if len(e["values"]) > 1:
+            offsets = _offsets(len(e["values"]))
+            ax.scatter(xi + offsets, e["values"], s=12, color="black", zorder=5, lw=0)
+        if e.get("interval") is not None and e["interval"].low is not None:
+            _interval_line(ax, xi, e["interval"])
+        if e.get("ensemble") is not None:
+            ax.scatter(
+                xi + 0.22,
+                e["ensemble"],
+                marker="D",
+                s=22,
+                color="white",
+                edgecolor="black",
+                zorder=7,
             )
-        # On the bar's top, boxed: an interval line may cross it, or reach past the axes
-        # (few replicates), but the mean stays readable.
+        # On the bar's top, boxed: an interval line may cross it, but the mean stays
+        # readable.
         ax.annotate(
-            f"{interval.mean:.3f}",
-            (xi, interval.mean),
+            f"{mean:.3f}",
+            (xi, mean),
             xytext=(0, 4),
             textcoords="offset points",
             ha="center",
             va="bottom",
             fontsize=8,
-            zorder=7,
+            zorder=8,
             bbox={
                 "boxstyle": "round,pad=0.15",
                 "facecolor": "white",
@@ -209,9 +227,21 @@ def accuracy_chart(
     for kind in kind_order:
         colour = KIND_COLOURS[kind_order.index(kind) % len(KIND_COLOURS)]
         handles.append(plt.Rectangle((0, 0), 1, 1, color=colour, label=kind))
+    if any(e.get("ensemble") is not None for e in experiments):
+        handles.append(
+            plt.Line2D(
+                [],
+                [],
+                marker="D",
+                ls="",
+                color="white",
+                markeredgecolor="black",
+                label="ensemble of the replicates",
+            )
+        )
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(*ACCURACY_LIMITS)
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.set_title(title, fontsize=11)
     if handles:
@@ -289,6 +319,31 @@ def per_class_figure(
         ax.set_xlabel("test accuracy")
         ax.set_title(label, fontsize=10)
         ax.grid(axis="x", alpha=0.3, zorder=0)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, paths)
+
+
+def error_gallery(
+    images: np.ndarray,
+    captions: Sequence[str],
+    title: str,
+    paths: Sequence[str | Path],
+    per_row: int = 4,
+) -> None:
+    """Test images in a grid, each with its caption (true and predicted class)."""
+    if len(images) == 0:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no test image is ever wrong", ha="center", va="center")
+    else:
+        rows = math.ceil(len(images) / per_row)
+        fig, axes = plt.subplots(rows, per_row, figsize=(2.6 * per_row, 2.9 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+            ax.imshow(image, interpolation="nearest" if image.shape[0] < 64 else "antialiased")
+            ax.set_title(caption, fontsize=7.5)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     save_figure(fig, paths)

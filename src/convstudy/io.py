@@ -75,6 +75,26 @@ def load_arrays(path: str | Path) -> dict:
     return data
 
 
+def save_predictions(path: str | Path, probabilities: np.ndarray, labels: np.ndarray) -> None:
+    """A model's per-image test predictions, compactly (compressed .npz): the class
+    probabilities in float16, the predicted class (the argmax at full precision, so
+    that the metrics and this file agree exactly) and the true labels."""
+    probabilities = np.asarray(probabilities)
+    payload = {
+        "probabilities": probabilities.astype(np.float16),
+        "predicted": probabilities.argmax(axis=1).astype(np.int16),
+        "labels": np.asarray(labels).astype(np.int16),
+    }
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **payload)
+
+
+def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """What :func:`save_predictions` wrote."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 def write_history(path: str | Path, history: Sequence[Mapping]) -> None:
     with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)

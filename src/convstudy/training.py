@@ -24,6 +24,7 @@ import numpy as np
 
 from . import runtime
 from .io import atomic_path, read_json, write_history, write_json
+from .logs import PROGRESS_EVERY, Progress
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,33 @@ class Checkpointer:
                 old.unlink()
 
     def clear(self) -> None:
-        if self.directory is not None and self.directory.exists():
+        """Drop the state, and the folders above it that it leaves empty
+        (``resume/<part>/<experiment>/``, ``resume/<part>/``, ``resume/``)."""
+        if self.directory is None:
+            return
+        if self.directory.exists():
             shutil.rmtree(self.directory)
+        for parent in list(self.directory.parents)[:3]:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (another replicate's state), or gone
+                break
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A log line at least every :data:`convstudy.logs.PROGRESS_EVERY` seconds inside an
+    epoch (steps done, rate, time left): a fine-tuning epoch on a CPU takes minutes."""
+
+    def __init__(self, describe: str, epoch: int, epochs: int, steps: int, every: float):
+        super().__init__()
+        self.what = f"{describe}: epoch {epoch + 1}/{epochs}"
+        self.steps, self.every = steps, every
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.progress = Progress(self.what, self.steps, "steps", every=self.every, logger=log)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.progress.update(batch + 1)
 
 
 def fit_epochs(
@@ -183,10 +209,13 @@ def fit_epochs(
     seed: int,
     checkpointer: Checkpointer | None = None,
     describe: str = "",
+    steps_per_epoch: int | None = None,
+    progress_every: float = PROGRESS_EVERY,
 ) -> list[dict]:
     """Train epoch by epoch; ``train_data(epoch)`` gives that epoch's dataset.
 
-    Returns the history rows (``HISTORY_FIELDS``). Resumes from ``checkpointer``.
+    Returns the history rows (``HISTORY_FIELDS``). Resumes from ``checkpointer``. With
+    ``steps_per_epoch``, long epochs log their progress every ``progress_every`` seconds.
     """
     checkpointer = checkpointer or Checkpointer(None, "")
     start, history = checkpointer.load(model)
@@ -196,6 +225,11 @@ def fit_epochs(
         reseed_layers(model, seed, epoch)
         lr = current_learning_rate(model)
         began = time.perf_counter()
+        callbacks = []
+        if steps_per_epoch:
+            callbacks.append(
+                EpochProgress(describe, epoch, epochs, steps_per_epoch, progress_every)
+            )
         result = model.fit(
             train_data(epoch),
             validation_data=val_data,
@@ -203,6 +237,7 @@ def fit_epochs(
             initial_epoch=epoch,
             shuffle=False,  # the dataset is already shuffled, per (seed, epoch)
             verbose=0,
+            callbacks=callbacks,
         ).history
         seconds = time.perf_counter() - began
         row = {
@@ -280,6 +315,7 @@ def train_and_save(
         seed=seed,
         checkpointer=checkpointer,
         describe=name,
+        steps_per_epoch=steps_per_epoch,
     )
     # Only once both outputs exist: a kill in between resumes after the last epoch.
     save_model(model, model_out)

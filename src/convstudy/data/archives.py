@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tarfile
 import time
 import urllib.request
@@ -18,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..io import atomic_path
+from ..logs import PROGRESS_EVERY, Progress, duration
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +41,45 @@ def _digest(path: str | Path, digest, chunk: int) -> str:
     return digest.hexdigest()
 
 
-def verify_md5(path: str | Path, expected: str | None) -> str:
-    """Return the file's md5; raise ArchiveError when it is not ``expected``."""
+def _mismatch(path: Path, kind: str, expected: str, actual: str, setting: str | None) -> str:
+    fix = f"; for a file of your own, set {setting}" if setting else ""
+    return (
+        f"{path}: {kind} checksum mismatch: expected {expected}, got {actual} "
+        f"(a truncated or different file{fix})"
+    )
+
+
+def verify_checksums(
+    path: str | Path,
+    md5: str | None = None,
+    sha256: str | None = None,
+    setting: str | None = None,
+) -> str:
+    """Check whichever checksums are given (some catalogues publish only a sha256);
+    a mismatch names ``setting``, the config key that holds the expected checksum.
+
+    Returns the file's md5, for the record.
+    """
     path = Path(path)
     if not path.is_file():
         raise ArchiveError(f"{path}: no such file")
     actual = md5sum(path)
-    if expected is not None and actual != expected.lower():
-        raise ArchiveError(
-            f"{path}: md5 checksum mismatch: expected {expected.lower()}, got {actual} "
-            "(a truncated or different file; for a local archive of your own, set its md5 "
-            "in the config)"
-        )
-    return actual
-
-
-def verify_checksums(path: str | Path, md5: str | None = None, sha256: str | None = None) -> str:
-    """Check whichever checksums are given (some catalogues publish only a sha256).
-
-    Returns the file's md5, for the record.
-    """
-    actual = verify_md5(path, md5)
+    if md5 is not None and actual != md5.lower():
+        raise ArchiveError(_mismatch(path, "md5", md5.lower(), actual, setting))
     if sha256 is not None:
         actual_sha = sha256sum(path)
         if actual_sha != sha256.lower():
-            raise ArchiveError(
-                f"{path}: sha256 checksum mismatch: expected {sha256.lower()}, got {actual_sha} "
-                "(a truncated or different file; for a local archive of your own, set its "
-                "checksum in the config)"
-            )
+            raise ArchiveError(_mismatch(path, "sha256", sha256.lower(), actual_sha, setting))
     return actual
 
 
 def check_archive(path: str | Path, checksums: Mapping[str, str | None], what: str = "") -> str:
     """Verify an archive against whichever of ``md5``/``sha256`` ``checksums`` gives
-    (None: not checked), log what was verified, return its md5 for the record."""
-    md5 = verify_checksums(path, checksums.get("md5"), checksums.get("sha256"))
+    (None: not checked; ``setting`` names where the config sets them), log what was
+    verified, return its md5 for the record."""
+    md5 = verify_checksums(
+        path, checksums.get("md5"), checksums.get("sha256"), checksums.get("setting")
+    )
     checked = [k for k in ("md5", "sha256") if checksums.get(k)]
     log.info(
         "%s%s: md5 %s%s",
@@ -88,10 +91,23 @@ def check_archive(path: str | Path, checksums: Mapping[str, str | None], what: s
     return md5
 
 
-def _fetch(url: str, dest: Path, timeout: float) -> None:
+def _fetch(url: str, dest: Path, timeout: float, every: float = PROGRESS_EVERY) -> None:
+    """Copy ``url`` to ``dest``, logging the progress of a long transfer."""
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
         expected = response.headers.get("Content-Length")
+        size = int(expected) if expected and expected.strip().isdigit() else 0
+        progress = Progress(Path(url).name, size, "MB", scale=1e6, every=every, logger=log)
+        done = 0
+        while block := response.read(1 << 20):
+            out.write(block)
+            done += len(block)
+            progress.update(done)
+        log.info(
+            "%s: %.1f MB in %s",
+            Path(url).name,
+            done / 1e6,
+            duration(progress.clock() - progress.began),
+        )
     # A connection that drops mid-body just ends the read, without an error: count
     # the bytes, so that a truncated transfer is retried like other network errors
     # instead of failing the checksum (which is not retried).
@@ -110,8 +126,10 @@ def download(
     timeout: float = 60.0,
     fetch: Callable[[str, Path, float], None] = _fetch,
     sha256: str | None = None,
+    setting: str | None = None,
 ) -> str:
-    """Download the first URL that yields a file with the right checksum.
+    """Download the first URL that yields a file with the right checksum (``setting``:
+    the config key of that checksum, named when it does not match).
 
     Each URL is tried ``attempts`` times with growing pauses; a file with the
     wrong checksum is discarded at once (retrying the same host would not fix it).
@@ -125,7 +143,7 @@ def download(
                 with atomic_path(dest) as tmp:
                     log.info("downloading %s (attempt %d/%d)", url, attempt, attempts)
                     fetch(url, tmp, timeout)
-                    verify_checksums(tmp, md5, sha256)
+                    verify_checksums(tmp, md5, sha256, setting)
                 return url
             except ArchiveError as exc:
                 problems.append(f"{url}: {exc}")

@@ -242,8 +242,9 @@ def decode_image(raw: bytes, size: tuple[int, int], what: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     height, width = size
+    buffer = io.BytesIO(raw)
     try:
-        with Image.open(io.BytesIO(raw)) as image:
+        with Image.open(buffer) as image:
             # JPEG decoding at a reduced scale when the target is much smaller:
             # much faster, and what a bilinear downscale would average away anyway.
             image.draft("RGB", (width, height))
@@ -252,7 +253,9 @@ def decode_image(raw: bytes, size: tuple[int, int], what: str) -> np.ndarray:
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadImageError(f"{what}: cannot decode image ({exc})") from None
+        # Pillow names the in-memory buffer it read; the member's name says more.
+        reason = str(exc).replace(f" {buffer!r}", "").replace(repr(buffer), "")
+        raise BadImageError(f"{what}: cannot decode image ({reason})") from None
     if array.shape != (height, width, 3):
         raise BadImageError(f"{what}: decoded to shape {array.shape}")
     return array

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..io import load_arrays
+from ..logs import Progress
 from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save, start
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ def extract_features(
             maps[f"x_{part}"] = np.empty((n, *map_shape), dtype=np.float16)
             maps[f"y_{part}"] = data[f"y_{part}"]
         began = time.perf_counter()
+        progress = Progress(f"features of {part}", n, "images", logger=log)
         for first in range(0, n, batch_size):
+            progress.update(first)
             out = extractor.predict_on_batch(x[first : first + batch_size])
             if spatial:
                 pooled[f"x_{part}"][first : first + batch_size] = np.asarray(out[0])
@@ -106,14 +109,12 @@ def finetune(
     """Stage 2 of fine-tuning: ResNet50 + the head trained on its features (stage 1),
     end to end, from stage ``unfreeze`` up, on augmented images (crops and flips)."""
     start(job.threads, job.seed, job.training)
-    import keras
-
-    from ..models import trainable_parameters
+    from ..models import load_model, trainable_parameters
     from ..models.resnet import build_backbone, build_finetune_model
 
     data = load_arrays(data_path)
     shape = data["x_train"].shape[1:]
-    head = keras.models.load_model(head_path)
+    head = load_model(head_path)
     backbone = build_backbone(weights, shape)
     model = build_finetune_model(backbone, head, shape, settings["unfreeze"], name=job.name)
     log.info(

@@ -34,6 +34,7 @@ class TrainJob:
     history_out: str | Path
     resume_dir: str | Path | None = None
     training: Mapping = field(default_factory=dict)
+    replicate: int = 0
 
     @classmethod
     def from_snakemake(cls, snakemake, name: str) -> TrainJob:
@@ -46,7 +47,13 @@ class TrainJob:
             history_out=snakemake.output.history,
             resume_dir=p.resume_dir,
             training=runtime.training_options(p, snakemake.config),
+            replicate=int(snakemake.wildcards.rep),
         )
+
+    @property
+    def label(self) -> str:
+        """How the job's log lines name it: parallel replicates' lines stay apart."""
+        return f"{self.name} rep{self.replicate}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class EvalJob:
     seed: int
     threads: int
     metrics_out: str | Path
+    predictions_out: str | Path | None = None
     replicate: int = 0
     training: Mapping = field(default_factory=dict)
 
@@ -69,6 +77,7 @@ class EvalJob:
             seed=p.seed,
             threads=snakemake.threads,
             metrics_out=snakemake.output.metrics,
+            predictions_out=snakemake.output.predictions,
             replicate=int(snakemake.wildcards.rep),
             training={"backend": p.backend},
         )
@@ -109,7 +118,7 @@ def fit_and_save(
     x_train, y_train = data["x_train"], data["y_train"]
     steps = steps_per_epoch(len(x_train), batch)
     log.info(
-        "%s: %d parameters, %d training steps per epoch", job.name, model.count_params(), steps
+        "%s: %d parameters, %d training steps per epoch", job.label, model.count_params(), steps
     )
     train = train_data(x_train, y_train, num_classes, batch, augment or {}, job.seed, job.threads)
     val = eval_data(data["x_val"], data["y_val"], num_classes, val_batch_size, job.threads)
@@ -119,7 +128,7 @@ def fit_and_save(
         train.epoch,
         val,
         steps_per_epoch=steps,
-        name=job.name,
+        name=job.label,
         seed=job.seed,
         training=job.training,
         run_data=(x_train, y_train, *starts_from),
@@ -139,18 +148,19 @@ def evaluate_and_save(
     record: Mapping,
 ) -> dict:
     """Test metrics of a saved model on ``data`` (``x_test``, ``y_test``,
-    ``class_names``), with the summary of its training history; the run's identity
+    ``class_names``), with the summary of its training history, and its per-image
+    predictions (:func:`convstudy.io.save_predictions`); the run's identity
     (part, experiment, replicate, seed, backend) and ``record`` go into the metrics
     file as they are. The runtime must be configured (:func:`start`).
     """
     import keras
 
     from ..evaluate import classification_metrics, history_summary
-    from ..io import read_history, write_json
-    from ..models import trainable_parameters
+    from ..io import read_history, save_predictions, write_json
+    from ..models import load_model, trainable_parameters
     from ..pipeline import eval_data
 
-    model = keras.models.load_model(model_path)
+    model = load_model(model_path)
     # A loaded model predicts through XLA ("auto"), which on a CPU costs TensorFlow
     # far more time and memory than plain graph execution (5x for ResNet50).
     model.compile(jit_compile=runtime.compiled(False))
@@ -158,6 +168,8 @@ def evaluate_and_save(
     batches = eval_data(data["x_test"], None, len(class_names), batch_size, job.threads)
     probabilities = model.predict(batches, verbose=0)
     test = classification_metrics(probabilities, data["y_test"], class_names)
+    if job.predictions_out is not None:
+        save_predictions(job.predictions_out, probabilities, data["y_test"])
     metrics = {
         "experiment": job.name,
         "replicate": job.replicate,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..datasets import DATASETS, dataset_name
+
 
 def _num(value) -> str:
     if isinstance(value, bool):
@@ -199,13 +201,6 @@ def settings_changes(settings: Mapping, base_settings: Mapping | None) -> list[s
     return changes
 
 
-#: Names of the datasets in the text.
-DATASET_NAMES = {
-    "cifar100": "CIFAR-100",
-    "cifar10": "CIFAR-10",
-    "cub200": "Caltech-UCSD Birds-200 (2010)",
-    "cub200_2011": "Caltech-UCSD Birds-200-2011",
-}
 WEIGHTS_TEXT = {
     "imagenet": "ResNet50 starts from its ImageNet weights (Keras' file).",
     "none": "ResNet50 starts from random weights (no pretraining: a demo or test run).",
@@ -221,12 +216,14 @@ def _validation_sentence(fraction, seed) -> str:
 
 
 def _cifar_data(data: Mapping, seed) -> list[str]:
-    dataset = DATASET_NAMES.get(data.get("dataset"), data.get("dataset"))
+    key = data.get("dataset")
     n = data.get("num_classes")
-    first = "fine " if data.get("dataset") == "cifar100" else ""
-    sentences = [
-        f"{dataset}, the first {n} {first}classes (labels 0 to {n - 1}), 32×32 colour images."
-    ]
+    fine = "fine " if key == "cifar100" else ""
+    if key in DATASETS and n == DATASETS[key].classes:
+        classes = f"all {n} {fine}classes"
+    else:
+        classes = f"the first {n} {fine}classes (labels 0 to {n - 1})"
+    sentences = [f"{dataset_name(key)}, {classes}, 32×32 colour images."]
     if data.get("max_train_per_class"):
         sentences.append(f"At most {data['max_train_per_class']} training images per class.")
     if data.get("validation_fraction"):
@@ -235,7 +232,7 @@ def _cifar_data(data: Mapping, seed) -> list[str]:
 
 
 def _birds_data(data: Mapping, seed) -> list[str]:
-    dataset = DATASET_NAMES.get(data.get("dataset"), data.get("dataset"))
+    dataset = dataset_name(data.get("dataset"))
     classes = (
         f"the first {data['num_classes']} species" if data.get("num_classes") else "every species"
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..datasets import STUDY_DATASETS, dataset_name
+
 
 @dataclass(frozen=True)
 class PartInfo:
@@ -26,16 +28,40 @@ class PartInfo:
 PARTS: dict[str, PartInfo] = {
     "cifar": PartInfo(
         "CIFAR",
-        "BaseNet and its cumulative improvements on CIFAR-100",
-        ("accuracy", "curves", "confusion"),
+        "BaseNet and its cumulative improvements on {dataset}",
+        ("accuracy", "curves", "confusion", "errors"),
         noun="variant",
     ),
     "birds": PartInfo(
         "Birds",
-        "ResNet50 on Caltech-UCSD Birds-200",
-        ("accuracy", "curves", "per_class"),
+        "ResNet50 on {dataset}",
+        ("accuracy", "curves", "per_class", "errors"),
     ),
 }
+
+
+def part_title(part: str, section: Mapping | None) -> str:
+    """A part's title, naming the dataset that ran (the study's when none is set)."""
+    dataset = (section or {}).get("dataset") if isinstance(section, Mapping) else None
+    return part_info(part).title.format(
+        dataset=dataset_name(dataset or STUDY_DATASETS.get(part, part))
+    )
+
+
+def applicable_references(config: Mapping, part: str) -> tuple[list, str]:
+    """The study's reference points of a part if they apply to this run (the study's
+    dataset, real data), else none and why: a run on other data cannot be compared."""
+    points = list((config.get("report") or {}).get("references", {}).get(part, []))
+    section = config.get(part) if isinstance(config.get(part), Mapping) else {}
+    if not points:
+        return [], ""
+    study = STUDY_DATASETS.get(part)
+    if section.get("source") == "synthetic":
+        return [], "this run uses synthetic stand-in data"
+    if study and section.get("dataset", study) != study:
+        return [], f"this run uses {dataset_name(section['dataset'])}"
+    return points, ""
+
 
 #: Best and worst classes listed (text and figure) for a part's best experiment.
 PER_CLASS_SHOWN = 10
@@ -43,6 +69,14 @@ PER_CLASS_SHOWN = 10
 
 def part_info(part: str) -> PartInfo:
     return PARTS.get(part) or PartInfo(part.capitalize(), part, ("accuracy", "curves"))
+
+
+def configured_count(section) -> int:
+    """Experiments a part's config section defines, selected or not."""
+    if not isinstance(section, Mapping):
+        return 0
+    keys = ("variants", "heads", "finetune")
+    return sum(len(section.get(k) or {}) for k in keys)
 
 
 def figure_file(part: str, kind: str, ext: str) -> str:
@@ -137,7 +171,14 @@ def report_parts(config: Mapping, experiments: Mapping[str, Mapping]) -> dict[st
     parts = {}
     for part, status in part_statuses(config, experiments).items():
         entry = dict(status)
+        entry["title"] = part_title(part, config.get(part))
         if status["status"] == "run":
+            section = config.get(part) if isinstance(config.get(part), Mapping) else {}
+            references, entry["references_note"] = applicable_references(config, part)
+            entry["references"] = references
+            if section.get("only") is not None:
+                entry["configured"] = configured_count(section)
+                entry["selected"] = f"selected with {part}.only"
             entry["data"] = part_data_settings(config.get(part))
             entry["experiments"] = {
                 name: {

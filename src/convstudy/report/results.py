@@ -1,6 +1,8 @@
-"""Numbers of the report, every one read from the experiments' ``metrics.json``:
-one row per experiment and replicate, aggregates over replicates, the paired
-comparison of each step with its base, and the best experiment (on validation).
+"""Numbers of the report, every one read from the experiments' ``metrics.json`` and
+their per-image test predictions (``predictions.npz`` beside each): one row per
+experiment and replicate, aggregates over replicates (with the replicates'
+ensemble), the paired comparison of each step with its base (replicate k against
+replicate k, image i against image i), and the best experiment (on validation).
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, read_json
-from .stats import Interval, paired_difference, t_interval, verdict
+from ..io import atomic_path, load_predictions, read_json
+from .stats import (
+    Interval,
+    StepComparison,
+    accuracy_interval,
+    compare_step,
+    ensemble_accuracy,
+    t_interval,
+)
 
 #: {part: {experiment: [metrics of replicate 0, 1, ...]}} in the registry's order.
 Grouped = dict[str, dict[str, list[dict]]]
@@ -40,7 +49,8 @@ SUMMARY_FIELDS = (
     "final_val_accuracy",
 )
 
-#: Measures aggregated over replicates: name -> value in one metrics.json.
+#: Measures aggregated over replicates: name -> value in one metrics.json. All but
+#: the loss are accuracies: their intervals stay within [0, 1] (logit scale).
 MEASURES: dict[str, Callable[[Mapping], float]] = {
     "test_accuracy": lambda m: m["test"]["accuracy"],
     "test_top5_accuracy": lambda m: m["test"]["top5_accuracy"],
@@ -59,26 +69,45 @@ AGGREGATE_FIELDS = (
     "parameters",
     "epochs",
     "training_seconds_mean",
+    "test_examples",
     *(f"{m}_{s}" for m in MEASURES for s in ("mean", "std", "ci_low", "ci_high")),
+    "test_accuracy_seed_ci_low",
+    "test_accuracy_seed_ci_high",
+    "ensemble_test_accuracy",
 )
 
-#: Columns of steps.csv: each experiment against what it builds on, paired by replicate.
+#: Columns of steps.csv: each experiment against what it builds on, paired by replicate
+#: and by test image. ``ci``: the interval counting the training seeds and the test
+#: images (what the verdict reads); ``seed_ci``: the seeds only (the test set fixed).
 STEP_FIELDS = (
     "part",
     "experiment",
     "base",
     "replicates",
+    "test_examples",
     "test_accuracy",
     "base_test_accuracy",
     "difference_mean",
-    "difference_std",
     "difference_ci_low",
     "difference_ci_high",
+    "difference_df",
+    "difference_seed_std",
+    "difference_seed_ci_low",
+    "difference_seed_ci_high",
+    "p_improvement",
+    "p_improvement_ci_low",
+    "p_improvement_ci_high",
     "verdict",
+    "no_verdict_because",
 )
 
 
+#: The per-image test predictions of a run, beside its metrics.json.
+PREDICTIONS = "predictions.npz"
+
+
 def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
+    """Each run's metrics, with ``path``: where it was read (its predictions lie beside)."""
     metrics = []
     for path in paths:
         data = read_json(path)
@@ -86,30 +115,55 @@ def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
         if missing:
             raise ValueError(f"{path}: not an experiment's metrics file (missing {missing})")
         data.setdefault("replicate", 0)
+        data["path"] = str(path)
         metrics.append(data)
     return metrics
 
 
-def group_metrics(
-    metrics: Sequence[Mapping], parts: Mapping[str, Mapping], replicates: int = 1
-) -> Grouped:
-    """Metrics of each run part and experiment, replicate 0 first; every experiment
-    must have every replicate."""
+def predictions(run: Mapping) -> dict[str, np.ndarray]:
+    """The per-image test predictions of one run (``probabilities``, ``predicted``, ``labels``)."""
+    return load_predictions(Path(run["path"]).with_name(PREDICTIONS))
+
+
+def correct(runs: Sequence[Mapping]) -> np.ndarray:
+    """Per-image correctness ``[K, N]`` of an experiment's replicates, on one test set."""
+    rows = [predictions(m) for m in runs]
+    labels = rows[0]["labels"]
+    for m, row in zip(runs, rows, strict=True):
+        if not np.array_equal(row["labels"], labels):
+            raise ValueError(f"{m['path']}: another test set than replicate 0's")
+    return np.stack([row["predicted"] == row["labels"] for row in rows])
+
+
+def ensemble(runs: Sequence[Mapping]) -> float | None:
+    """Test accuracy of the replicates' ensemble (mean of their class probabilities);
+    None for a single run. Replicates cost N trainings: their ensemble is free."""
+    if len(runs) < 2:
+        return None
+    rows = [predictions(m) for m in runs]
+    probabilities = np.stack([row["probabilities"] for row in rows])
+    return ensemble_accuracy(probabilities, rows[0]["labels"])
+
+
+def group_metrics(metrics: Sequence[Mapping], parts: Mapping[str, Mapping]) -> Grouped:
+    """Metrics of each run part and experiment, replicate 0 first. The replicates are
+    those the metrics hold; every experiment must have every one of them."""
     by_key = {(m["part"], m["experiment"], m["replicate"]): m for m in metrics}
+    replicates = sorted({m["replicate"] for m in metrics})
     grouped: Grouped = {}
     for part, entry in parts.items():
         if entry["status"] != "run":
             continue
         missing = [
-            f"{n} (replicate {k})" if replicates > 1 else n
+            f"{n} (replicate {k})" if len(replicates) > 1 else n
             for n in entry["experiments"]
-            for k in range(replicates)
+            for k in replicates or [0]
             if (part, n, k) not in by_key
         ]
         if missing:
             raise ValueError(f"no metrics for {part} experiment(s) {', '.join(missing)}")
         grouped[part] = {
-            n: [by_key[(part, n, k)] for k in range(replicates)] for n in entry["experiments"]
+            n: [by_key[(part, n, k)] for k in replicates] for n in entry["experiments"]
         }
     return grouped
 
@@ -201,8 +255,12 @@ def summary_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
 
 
 def aggregate(runs: Sequence[Mapping]) -> dict[str, Interval]:
-    """Each measure of ``MEASURES`` over the replicates of one experiment."""
-    return {name: t_interval(measure(runs, name)) for name in MEASURES}
+    """Each measure of ``MEASURES`` over the replicates of one experiment. The test
+    accuracy's interval counts the seeds and the test images (per-image predictions);
+    the others', the seeds: every accuracy's interval stays within [0, 1]."""
+    out = {name: t_interval(measure(runs, name), bounded=name != "test_loss") for name in MEASURES}
+    out["test_accuracy"] = accuracy_interval(correct(runs))
+    return out
 
 
 def aggregate_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
@@ -219,20 +277,25 @@ def aggregate_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]
                 "parameters": runs[0]["parameters"],
                 "epochs": runs[0]["epochs"],
                 "training_seconds_mean": float(np.mean([m["training_seconds"] for m in runs])),
+                "test_examples": runs[0]["test"]["examples"],
             }
             for measure_name, interval in aggregate(runs).items():
                 row[f"{measure_name}_mean"] = interval.mean
                 row[f"{measure_name}_std"] = interval.std
                 row[f"{measure_name}_ci_low"] = interval.low
                 row[f"{measure_name}_ci_high"] = interval.high
+            seed_only = t_interval(measure(runs, "test_accuracy"), bounded=True)
+            row["test_accuracy_seed_ci_low"] = seed_only.low
+            row["test_accuracy_seed_ci_high"] = seed_only.high
+            row["ensemble_test_accuracy"] = ensemble(runs)
             rows.append(row)
     return rows
 
 
-def step(runs: Sequence[Mapping], base_runs: Sequence[Mapping]) -> Interval:
-    """Paired difference in test accuracy: replicate k of an experiment minus replicate
-    k of its base (same seed, same data)."""
-    return paired_difference(measure(runs, "test_accuracy"), measure(base_runs, "test_accuracy"))
+def step(runs: Sequence[Mapping], base_runs: Sequence[Mapping]) -> StepComparison:
+    """An experiment against its base: replicate k against replicate k (same seed, same
+    data), image i against image i (the same test set)."""
+    return compare_step(correct(runs), correct(base_runs))
 
 
 def step_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
@@ -242,22 +305,30 @@ def step_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
             base = parts[part]["experiments"][name].get("compare_to")
             if base is None:
                 continue
-            difference = step(runs, experiments[base])
+            found = step(runs, experiments[base])
             rows.append(
                 {
                     "part": part,
                     "experiment": name,
                     "base": base,
-                    "replicates": difference.n,
+                    "replicates": found.replicates,
+                    "test_examples": found.images,
                     "test_accuracy": float(np.mean(measure(runs, "test_accuracy"))),
                     "base_test_accuracy": float(
                         np.mean(measure(experiments[base], "test_accuracy"))
                     ),
-                    "difference_mean": difference.mean,
-                    "difference_std": difference.std,
-                    "difference_ci_low": difference.low,
-                    "difference_ci_high": difference.high,
-                    "verdict": verdict(difference) or "",
+                    "difference_mean": found.mean,
+                    "difference_ci_low": found.low,
+                    "difference_ci_high": found.high,
+                    "difference_df": found.df,
+                    "difference_seed_std": found.seed_only.std,
+                    "difference_seed_ci_low": found.seed_only.low,
+                    "difference_seed_ci_high": found.seed_only.high,
+                    "p_improvement": found.p_improvement,
+                    "p_improvement_ci_low": found.p_low,
+                    "p_improvement_ci_high": found.p_high,
+                    "verdict": found.verdict or "",
+                    "no_verdict_because": found.reason or "",
                 }
             )
     return rows
