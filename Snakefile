@@ -29,3 +29,17 @@ rule all:
         REPORT_TARGETS,
         run_targets("cifar", CIFAR_VARIANTS),
         run_targets("birds", BIRDS_EXPERIMENTS),
+
+
+# One part by name: `snakemake --cores 4 cifar` (or birds). The report is the rule
+# `report`: `snakemake --cores 4 report` renders it over every part that is enabled.
+rule cifar:
+    input:
+        run_targets("cifar", CIFAR_VARIANTS),
+        part_figures("cifar"),
+
+
+rule birds:
+    input:
+        run_targets("birds", BIRDS_EXPERIMENTS),
+        part_figures("birds"),

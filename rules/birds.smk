@@ -100,11 +100,13 @@ rule train_birds_head:
     output:
         model=f"{BIRDS}/{{birds_head}}/rep{{rep}}/model.keras",
         history=f"{BIRDS}/{{birds_head}}/rep{{rep}}/history.csv",
+        record=record_of("train_birds_head", "birds_head", "rep"),
     params:
         code=script_code("train_birds_head.py"),
         settings=birds_settings,
         backend=config["training"]["backend"],
         seed=replicate_seed,
+        split=replicate_split("birds"),
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_head}/rep{wc.rep}",
@@ -134,12 +136,14 @@ rule finetune_birds:
     output:
         model=f"{BIRDS}/{{birds_finetune}}/rep{{rep}}/model.keras",
         history=f"{BIRDS}/{{birds_finetune}}/rep{{rep}}/history.csv",
+        record=record_of("finetune_birds", "birds_finetune", "rep"),
     params:
         code=script_code("finetune_birds.py"),
         settings=birds_settings,
         weights=BIRDS_WEIGHTS["kind"],
         backend=config["training"]["backend"],
         seed=replicate_seed,
+        split=replicate_split("birds"),
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_finetune}/rep{wc.rep}",
@@ -166,6 +170,7 @@ rule evaluate_birds:
         plan=rerun_plan("evaluate_birds"),
         model=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/model.keras",
         history=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/history.csv",
+        trained=birds_trained,
         data=birds_eval_data,
     output:
         metrics=f"{BIRDS}/{{birds_experiment}}/rep{{rep}}/metrics.json",

@@ -66,11 +66,13 @@ rule train_cifar:
     output:
         model=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/model.keras",
         history=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/history.csv",
+        record=record_of("train_cifar", "variant", "rep"),
     params:
         code=script_code("train_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
         backend=config["training"]["backend"],
         seed=replicate_seed,
+        split=replicate_split("cifar"),
         jit_compile=config["training"]["jit_compile"],
         mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/cifar/{wc.variant}/rep{wc.rep}",
@@ -94,6 +96,7 @@ rule evaluate_cifar:
         plan=rerun_plan("evaluate_cifar"),
         model=rules.train_cifar.output.model,
         history=rules.train_cifar.output.history,
+        trained=rules.train_cifar.output.record,
         arrays=rules.prepare_cifar.output.arrays,
     output:
         metrics=f"{RESULTS}/cifar/{{variant}}/rep{{rep}}/metrics.json",

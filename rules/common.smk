@@ -2,10 +2,13 @@ import re
 import sys
 from pathlib import Path
 
+# The workflow's own folder: this file's parent's, whether the workflow runs itself or
+# another Snakefile uses it as a module (workflow.basedir is then that Snakefile's).
+WORKFLOW = Path(workflow.current_basedir).parent
 # The rules' logic lives in the convstudy package (src/), importable here without
 # installation (ahead of any installed copy); jobs import it the same way through
 # scripts/_src_path.py.
-SRC = str(Path(workflow.basedir) / "src")
+SRC = str(WORKFLOW / "src")
 while SRC in sys.path:
     sys.path.remove(SRC)
 sys.path.insert(0, SRC)
@@ -28,7 +31,7 @@ from convstudy.config import (
 )
 from convstudy.variants import ConfigError
 
-SCHEMA = load_schema(Path(workflow.basedir) / "config" / "config.schema.yaml")
+SCHEMA = load_schema(WORKFLOW / "config" / "config.schema.yaml")
 
 # Everything that can be checked without data is checked now, before any download
 # or job: the schema (one short line naming the key), class counts, unknown bases,
@@ -69,7 +72,7 @@ if "--unlock" in sys.argv and (owner := results_lock.unlock(RESULTS)):
 
 
 onstart:
-    results_lock.acquire(RESULTS, workflow.basedir)
+    results_lock.acquire(RESULTS, WORKFLOW)
 
 
 onsuccess:
@@ -169,15 +172,39 @@ def rerun_plan(rule_name):
     return plan_input
 
 
+def record_of(rule_name, *wildcards):
+    """The record a job of ``rule_name`` writes when it succeeds (convstudy.reruns):
+    what it ran with, and its provenance; declared by the training rules, read by
+    the evaluations."""
+    job = ",".join(f"{w}={{{w}}}" for w in wildcards)
+    return f"{RESULTS}/{reruns.RECORDS}/{rule_name}/{job}.json"
+
+
 def script_code(name):
     """Digest of the package code that a job of scripts/<name> can run: a rule's
     ``params: code=`` (derived from the script's imports, see convstudy.codeversion)."""
-    return script_digest(Path(workflow.basedir) / "scripts" / name)
+    return script_digest(WORKFLOW / "scripts" / name)
 
 
 def replicate_seed(wildcards):
     """The training seed of replicate `rep` (the data split always uses `seed`)."""
     return config["seed"] + int(wildcards.rep)
+
+
+def replicate_split(part):
+    """Params function: the split replicate ``rep`` of a training trains on. None: the
+    one drawn while the data were prepared (every replicate by default, replicate 0
+    always); with ``replicate_split``, a split of its own drawn with its seed."""
+
+    def split(wildcards):
+        if not config["replicate_split"] or int(wildcards.rep) == 0:
+            return None
+        return {
+            "seed": replicate_seed(wildcards),
+            "validation_fraction": config[part]["validation_fraction"],
+        }
+
+    return split
 
 
 def archive_paths(archives):
@@ -251,6 +278,18 @@ def birds_head_features(wildcards):
     return f"{BIRDS}/features/{kind}.npz"
 
 
+def birds_trained(wildcards):
+    """The record of the training job behind a birds experiment's replicate."""
+    name = wildcards.birds_experiment
+    if BIRDS_EXPERIMENTS[name]["kind"] == "head":
+        return record_of("train_birds_head", "birds_head", "rep").format(
+            birds_head=name, rep=wildcards.rep
+        )
+    return record_of("finetune_birds", "birds_finetune", "rep").format(
+        birds_finetune=name, rep=wildcards.rep
+    )
+
+
 def birds_eval_data(wildcards):
     """Heads are tested on cached test features, fine-tuned models on test images."""
     info = BIRDS_EXPERIMENTS[wildcards.birds_experiment]
@@ -291,3 +330,8 @@ def figure_inputs(wildcards):
             "birds": f"{BIRDS}/data.npz",
         }[wildcards.part]
     return inputs
+
+
+def part_figures(part):
+    """The report figures of a part (none when the part is not run)."""
+    return [f for f in REPORT_FIGURES["png"] if f"/figures/{part}_" in f]

@@ -234,3 +234,24 @@ def test_outputs_are_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_replicate_split_is_its_own_and_keeps_the_sizes():
+    """replicate_split: replicate k draws its split from the same training images with
+    its own seed, as many validation images per class (replicate 0 keeps the prepared
+    split: the rules give it no split of its own, see tests/test_rerun.py)."""
+    from convstudy.data.splits import resplit, stratified_split
+
+    y = np.repeat(np.arange(5), 40)
+    x = np.arange(len(y))  # each "image" is its own index
+    train, val = stratified_split(y, 0.2, 2020 + 1)
+    data = {"x_train": x[train], "y_train": y[train], "x_val": x[val], "y_val": y[val]}
+    splits = [resplit(data, 0.2, 2020 + k) for k in (1, 2)]
+    vals = [set(data["x_val"].tolist())] + [set(s["x_val"].tolist()) for s in splits]
+    assert len({frozenset(v) for v in vals}) == 3, "every replicate its own validation set"
+    for split in splits:
+        assert sorted(np.concatenate([split["x_train"], split["x_val"]]).tolist()) == x.tolist()
+        assert np.bincount(split["y_val"]).tolist() == np.bincount(data["y_val"]).tolist()
+        assert (y[split["x_val"]] == split["y_val"]).all()
+    # Reproducible: the same seed draws the same split.
+    assert resplit(data, 0.2, 2021)["x_val"].tolist() == splits[0]["x_val"].tolist()

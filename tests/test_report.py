@@ -894,3 +894,38 @@ def test_report_pdf_never_and_always(done):
     assert proc.returncode != 0
     log = (done / "results/demo/logs/report/report_pdf.log").read_text()
     assert "no-such-latexmk not found on PATH" in log and "apt-get install" in log
+
+
+def test_descriptions_carry_no_number(repo):
+    """A description says what a step is for; every number of the method text comes
+    from the settings, so the two can never disagree."""
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    entries = {
+        **config["cifar"]["variants"],
+        **config["birds"]["heads"],
+        **config["birds"]["finetune"],
+    }
+    for name, entry in entries.items():
+        text = entry.get("description", "")
+        assert not re.search(r"(?<![A-Za-z_\d])\d", text), (name, text)
+
+
+@pytest.mark.slow
+def test_demo_method_text_agrees_with_the_resolved_settings(demo_run):
+    from convstudy.config import birds_experiments, cifar_variants, load_schema
+
+    config = demo_config(demo_run)
+    md = re.sub(r"\\(.)", r"\1", (demo_run / "results/demo/report/report.md").read_text())
+    resolved = {**cifar_variants(config), **birds_experiments(config, load_schema())}
+    for name, info in resolved.items():
+        block = md.split(f"- **{name}**", 1)[1].split("\n- **", 1)[0]
+        settings = info["settings"]
+        training = re.search(r"^  - Training: batch (\d+), (\d+) epochs", block, re.M)
+        assert training, (name, block)
+        assert (int(training[1]), int(training[2])) == (settings["batch_size"], settings["epochs"])
+    # Titles name the dataset that ran; the study's reference points, which describe
+    # the real datasets, are not drawn for synthetic data, and the report says why.
+    assert "## CIFAR: BaseNet and its cumulative improvements on CIFAR-100" in md
+    assert "the first 10 fine classes (labels 0 to 9)" in md
+    assert md.count("The study's reference points are not drawn: this run uses synthetic") == 2
+    assert "BaseNet in the study" not in md

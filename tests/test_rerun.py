@@ -223,6 +223,15 @@ def test_one_more_replicate_plans_only_its_jobs_and_the_report(done):
     assert planned(done, "config/more.yaml") == expected
 
 
+def test_replicate_split_retrains_every_replicate_but_the_first(done):
+    """replicate_split: replicate k > 0 trains on a split of its own (seed + k); replicate
+    0 keeps the prepared one, so its jobs stay; the data are not prepared again."""
+    (done / "config" / "split.yaml").write_text("replicate_split: true\n")
+    expected = variant_jobs(VARIANTS, replicates=range(1, len(REPLICATES)), report=REPORT_ALL)
+    expected |= {job for k in range(1, len(REPLICATES)) for job in _birds_replicate_jobs(k)}
+    assert planned(done, "config/split.yaml") == expected
+
+
 def test_fewer_replicates_retrain_nothing(done):
     """Going back down only re-aggregates: the report over the remaining replicates."""
     (done / "config" / "fewer.yaml").write_text(f"replicates: {len(REPLICATES) - 1}\n")

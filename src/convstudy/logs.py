@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
+from .provenance import now, provenance
 from .reruns import PLAN_INPUT, write_record
 
 
@@ -30,13 +31,14 @@ def logged(snakemake) -> Iterator[logging.Logger]:
     it propagates, and write the job's rerun record once the body succeeded."""
     setup_logging(snakemake.log[0] if snakemake.log else None)
     logger = logging.getLogger("convstudy.job")
+    started = now()
     try:
         yield logger
     except Exception as exc:
         logger.error("%s: %s", type(exc).__name__, exc)
         raise
     if hasattr(snakemake.input, PLAN_INPUT):
-        write_record(snakemake)
+        write_record(snakemake, provenance=provenance(snakemake.threads, started))
 
 
 #: Seconds between two progress lines of a long step (an epoch, a download...).

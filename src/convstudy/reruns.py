@@ -142,9 +142,10 @@ def sync_plan(plan_file: str | Path, plan: Mapping) -> str | None:
     return changes(record, plan)
 
 
-def write_record(snakemake) -> dict:
+def write_record(snakemake, **extra) -> dict:
     """The record of a job that succeeded: the plan it ran with (its own params and
-    inputs; the software environment from the planned file when the rest agrees)."""
+    inputs; the software environment from the planned file when the rest agrees), and
+    ``extra`` (its provenance)."""
     plan_file = getattr(snakemake.input, PLAN_INPUT)
     results = snakemake.config["results_dir"].rstrip("/")
     inputs = [f for f in snakemake.input if f != plan_file]
@@ -155,6 +156,6 @@ def write_record(snakemake) -> dict:
         # Another planning (a dry run with other settings) rewrote the plan while this
         # job ran: record what this job ran with; the next plan decides.
         log.warning("the planned record of this job changed while it ran: keeping its own")
-    record = {**own, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = {**own, **extra}
     _write(record_path(plan_file), record)
     return record

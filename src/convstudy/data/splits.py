@@ -29,6 +29,18 @@ def stratified_split(
     return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
 
 
+def resplit(data: dict, validation_fraction: float, seed: int) -> dict:
+    """``data`` with its training and validation parts drawn anew from their union, with
+    ``seed`` (the stream of :func:`stratified_split` that the data preparation used,
+    ``seed + 1``, for a split of the same size per class): a replicate's own split
+    (``replicate_split``). The arrays may be images or cached features, in the same
+    order: a head and the fine-tuning that starts from it get the same split."""
+    x = np.concatenate([data["x_train"], data["x_val"]])
+    y = np.concatenate([data["y_train"], data["y_val"]])
+    train, val = stratified_split(y, validation_fraction, seed + 1)
+    return {**data, "x_train": x[train], "y_train": y[train], "x_val": x[val], "y_val": y[val]}
+
+
 def cap_per_class(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
     """Sorted indices keeping at most ``cap`` randomly chosen examples of each class."""
     labels = np.asarray(labels)

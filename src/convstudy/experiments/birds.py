@@ -92,7 +92,7 @@ def train_head(features_path: str | Path, settings: Mapping, job: TrainJob) -> l
     start(job.threads, job.seed, job.training)
     from ..models.resnet import build_head
 
-    data = load_arrays(features_path)
+    data = job.data(features_path)
     model = build_head(settings, data["x_train"].shape[1:], len(data["class_names"]), name=job.name)
     log.info("%s: a head on features %s", job.name, data["x_train"].shape[1:])
     return fit_and_save(model, settings, data, job)
@@ -112,7 +112,7 @@ def finetune(
     from ..models import load_model, trainable_parameters
     from ..models.resnet import build_backbone, build_finetune_model
 
-    data = load_arrays(data_path)
+    data = job.data(data_path)
     shape = data["x_train"].shape[1:]
     head = load_model(head_path)
     backbone = build_backbone(weights, shape)

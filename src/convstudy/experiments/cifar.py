@@ -25,7 +25,7 @@ def train_variant(data_path: str | Path, settings: Mapping, job: TrainJob) -> li
     from ..models.cnn import build_cnn
     from ..pipeline import featurewise_stats
 
-    data = load_arrays(data_path)
+    data = job.data(data_path)
     x_train = data["x_train"]
     mean = variance = None
     if settings["normalize"]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runtime
+from ..io import load_arrays
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ class TrainJob:
     resume_dir: str | Path | None = None
     training: Mapping = field(default_factory=dict)
     replicate: int = 0
+    #: The replicate's own split (``seed``, ``validation_fraction``), or None: the one
+    #: drawn while preparing the data.
+    split: Mapping | None = None
 
     @classmethod
     def from_snakemake(cls, snakemake, name: str) -> TrainJob:
@@ -48,7 +52,18 @@ class TrainJob:
             resume_dir=p.resume_dir,
             training=runtime.training_options(p, snakemake.config),
             replicate=int(snakemake.wildcards.rep),
+            split=p.split,
         )
+
+    def data(self, path: str | Path) -> dict:
+        """The arrays at ``path`` (images or features), split as this replicate trains."""
+        from ..data.splits import resplit
+
+        data = load_arrays(path)
+        if self.split is None:
+            return data
+        log.info("%s: a split of its own (seed %d)", self.label, self.split["seed"])
+        return resplit(data, self.split["validation_fraction"], self.split["seed"])
 
     @property
     def label(self) -> str:
@@ -68,6 +83,10 @@ class EvalJob:
     predictions_out: str | Path | None = None
     replicate: int = 0
     training: Mapping = field(default_factory=dict)
+    #: The training job's record (what it ran with and its provenance), and the code
+    #: digest of this evaluation: both go into the metrics.
+    trained: str | Path | None = None
+    code: str | None = None
 
     @classmethod
     def from_snakemake(cls, snakemake, name: str) -> EvalJob:
@@ -80,7 +99,20 @@ class EvalJob:
             predictions_out=snakemake.output.predictions,
             replicate=int(snakemake.wildcards.rep),
             training={"backend": p.backend},
+            trained=snakemake.input.trained,
+            code=p.code,
         )
+
+    def provenance(self, started: str) -> dict:
+        """How the run was trained and evaluated: versions, commit, machine, code."""
+        from ..io import read_json
+        from ..provenance import provenance
+
+        out = {"evaluation": {**provenance(self.threads, started), "code": self.code}}
+        if self.trained is not None:
+            record = read_json(self.trained)
+            out["training"] = {**record["provenance"], "code": record["params"].get("code")}
+        return out
 
 
 def start(threads: int, seed: int, training: Mapping) -> dict:
@@ -159,7 +191,9 @@ def evaluate_and_save(
     from ..io import read_history, save_predictions, write_json
     from ..models import load_model, trainable_parameters
     from ..pipeline import eval_data
+    from ..provenance import now
 
+    started = now()
     model = load_model(model_path)
     # A loaded model predicts through XLA ("auto"), which on a CPU costs TensorFlow
     # far more time and memory than plain graph execution (5x for ResNet50).
@@ -181,6 +215,7 @@ def evaluate_and_save(
         "test": test,
         **history_summary(read_history(history_path)),
         "class_names": class_names,
+        "provenance": job.provenance(started),
     }
     write_json(job.metrics_out, metrics)
     log.info(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..datasets import dataset_name
 from .method import describe_data, describe_settings, settings_changes
 from .parts import PER_CLASS_SHOWN, figure_file, part_info
 from .results import (
@@ -311,14 +312,62 @@ def _overview(parts: Mapping[str, Mapping], grouped: Grouped) -> list[dict]:
     return overview
 
 
+def _distinct(values) -> str:
+    found = sorted({str(v) for v in values if v not in (None, "", [])})
+    return ", ".join(found) if found else "not recorded"
+
+
+def software_and_hardware(grouped: Grouped) -> list[tuple[str, str]]:
+    """What made the results, as every run's jobs recorded it: one line per item,
+    every distinct value (one value: every job agreed)."""
+    jobs = [
+        job
+        for experiments in grouped.values()
+        for runs in experiments.values()
+        for m in runs
+        for job in (m.get("provenance") or {}).values()
+    ]
+    if not jobs:
+        return []
+    commits = {(j.get("commit"), j.get("dirty")) for j in jobs}
+    return [
+        ("Python", _distinct(j.get("python") for j in jobs)),
+        ("Keras", _distinct(j.get("keras") for j in jobs)),
+        ("TensorFlow", _distinct(j.get("tensorflow") for j in jobs)),
+        ("JAX", _distinct(j.get("jax") for j in jobs)),
+        ("NumPy", _distinct(j.get("numpy") for j in jobs)),
+        (
+            "Workflow commit",
+            _distinct(
+                f"{c[:12]}{' with uncommitted changes' if dirty else ''}" if c else None
+                for c, dirty in commits
+            ),
+        ),
+        ("CPU", _distinct(j.get("cpu") for j in jobs)),
+        ("GPU", _distinct(g for j in jobs for g in j.get("gpus") or []) or "none"),
+        ("Threads per job", _distinct(j.get("threads") for j in jobs)),
+        (
+            "Jobs ran",
+            f"from {min(j['started'] for j in jobs)} to {max(j['finished'] for j in jobs)}",
+        ),
+    ]
+
+
 def report_context(parts: Mapping[str, Mapping], grouped: Grouped, seed: int | None) -> dict:
     overview = _overview(parts, grouped)
     seeds = seeds_of(grouped)
+    datasets = [
+        parts[p]["data"]["dataset"] for p in grouped if parts[p].get("data", {}).get("dataset")
+    ]
     return {
+        "title": "Convolutional networks"
+        + (f" on {' and '.join(map(dataset_name, datasets))}" if datasets else "")
+        + ": a reproduction",
         "seed": seed,
         "replicates": replicates_of(grouped),
         "replicates_text": replicates_text(seeds) if seeds else "",
         "overview": overview,
         "parts": [part_context(part, parts[part], grouped[part], seed) for part in grouped],
         "not_run": [o for o in overview if not o["run"]],
+        "software": software_and_hardware(grouped),
     }

@@ -47,6 +47,7 @@ SUMMARY_FIELDS = (
     "best_val_accuracy",
     "best_val_epoch",
     "final_val_accuracy",
+    "commit",
 )
 
 #: Measures aggregated over replicates: name -> value in one metrics.json. All but
@@ -249,9 +250,15 @@ def summary_rows(grouped: Grouped, parts: Mapping[str, Mapping]) -> list[dict]:
                         "best_val_accuracy": m["best_val_accuracy"],
                         "best_val_epoch": m["best_val_epoch"],
                         "final_val_accuracy": m["final_val_accuracy"],
+                        "commit": training_provenance(m).get("commit") or "",
                     }
                 )
     return rows
+
+
+def training_provenance(run: Mapping) -> dict:
+    """What the training job of a run recorded about itself (empty when nothing)."""
+    return (run.get("provenance") or {}).get("training") or {}
 
 
 def aggregate(runs: Sequence[Mapping]) -> dict[str, Interval]:
