@@ -56,7 +56,7 @@ def load(config_path: str, overrides: dict | None = None):
 def child_backbone(args) -> dict:
     from convstudy import runtime
 
-    runtime.configure(args.threads, 0)
+    runtime.configure(runtime.RunOptions(threads=args.threads))
     import numpy as np
 
     from convstudy.models.resnet import build_backbone, build_extractor
@@ -85,7 +85,7 @@ def child_heads(args) -> dict:
     """All heads on cached (synthetic) features; one head re-running the backbone."""
     from convstudy import runtime
 
-    runtime.configure(args.threads, 0)
+    runtime.configure(runtime.RunOptions(threads=args.threads))
     import keras
     import numpy as np
 
@@ -182,7 +182,7 @@ def child_preprocess(args) -> dict:
 def child_finetune(args) -> dict:
     from convstudy import runtime
 
-    runtime.configure(args.threads, 0)
+    runtime.configure(runtime.RunOptions(threads=args.threads))
     import keras
     import numpy as np
     import tensorflow as tf

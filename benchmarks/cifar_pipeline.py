@@ -97,8 +97,9 @@ def project_epoch_runner(settings, x, y, x_val, y_val, num_classes, threads, ste
     )
     steps = steps_per_epoch(len(x), settings["batch_size"])
     compile_model(model, settings, steps, steps_per_execution=steps_per_execution)
-    train = train_data(x, y, num_classes, settings["batch_size"], settings["augment"], 0, threads)
-    val = eval_data(x_val, y_val, num_classes, 256, threads)
+    options = runtime.RunOptions(threads=threads)
+    train = train_data(x, y, num_classes, settings["batch_size"], settings["augment"], options)
+    val = eval_data(x_val, y_val, num_classes, 256, options)
     epoch = iter(range(10**6))
 
     def run_epoch():
@@ -129,7 +130,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    runtime.configure(args.threads, 0)
+    runtime.configure(runtime.RunOptions(threads=args.threads))
     import numpy as np
 
     from convstudy.config import cifar_variants, load_config

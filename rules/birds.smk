@@ -75,9 +75,8 @@ rule extract_birds_features:
         code=script_code("extract_birds_features.py"),
         weights=BIRDS_WEIGHTS["kind"],
         spatial=BIRDS_SPATIAL,
-        backend=config["training"]["backend"],
+        run=run_settings("backend", "mixed_precision"),
         seed=config["seed"],
-        mixed_precision=config["training"]["mixed_precision"],
     log:
         f"{LOGS}/birds/features.log",
     benchmark:
@@ -104,11 +103,9 @@ rule train_birds_head:
     params:
         code=script_code("train_birds_head.py"),
         settings=birds_settings,
-        backend=config["training"]["backend"],
+        run=run_settings("backend", "jit_compile", "mixed_precision"),
         seed=replicate_seed,
         split=replicate_split("birds"),
-        jit_compile=config["training"]["jit_compile"],
-        mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_head}/rep{wc.rep}",
     log:
         f"{LOGS}/birds/{{birds_head}}/rep{{rep}}/train.log",
@@ -141,11 +138,9 @@ rule finetune_birds:
         code=script_code("finetune_birds.py"),
         settings=birds_settings,
         weights=BIRDS_WEIGHTS["kind"],
-        backend=config["training"]["backend"],
+        run=run_settings("backend", "jit_compile", "mixed_precision"),
         seed=replicate_seed,
         split=replicate_split("birds"),
-        jit_compile=config["training"]["jit_compile"],
-        mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/birds/{wc.birds_finetune}/rep{wc.rep}",
     log:
         f"{LOGS}/birds/{{birds_finetune}}/rep{{rep}}/train.log",
@@ -179,7 +174,7 @@ rule evaluate_birds:
         code=script_code("evaluate_birds.py"),
         settings=birds_settings,
         kind=lambda wc: BIRDS_EXPERIMENTS[wc.birds_experiment]["kind"],
-        backend=config["training"]["backend"],
+        run=run_settings("backend"),
         seed=replicate_seed,
     log:
         f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.log",

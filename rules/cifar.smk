@@ -70,11 +70,9 @@ rule train_cifar:
     params:
         code=script_code("train_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
-        backend=config["training"]["backend"],
+        run=run_settings("backend", "jit_compile", "mixed_precision"),
         seed=replicate_seed,
         split=replicate_split("cifar"),
-        jit_compile=config["training"]["jit_compile"],
-        mixed_precision=config["training"]["mixed_precision"],
         resume_dir=lambda wc: f"{RESUME}/cifar/{wc.variant}/rep{wc.rep}",
     log:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/train.log",
@@ -104,7 +102,7 @@ rule evaluate_cifar:
     params:
         code=script_code("evaluate_cifar.py"),
         settings=lambda wc: CIFAR_VARIANTS[wc.variant]["settings"],
-        backend=config["training"]["backend"],
+        run=run_settings("backend"),
         seed=replicate_seed,
     log:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/evaluate.log",

@@ -98,10 +98,7 @@ BIRDS_SPATIAL = needs_spatial(BIRDS_EXPERIMENTS)
 
 # The conda env of the jobs that run a network: the backend's. Every other job runs
 # in envs/base.yaml (no Keras, no TensorFlow).
-KERAS_ENV = {
-    "tensorflow": "../envs/tensorflow.yaml",
-    "jax": "../envs/jax.yaml",
-}[config["training"]["backend"]]
+KERAS_ENV = f"../envs/{config['training']['backend']}.yaml"
 
 #: The whole output contract of a training run, so that a deleted model or history is
 #: remade (an intermediate file that nothing requests would not be).
@@ -184,6 +181,12 @@ def script_code(name):
     """Digest of the package code that a job of scripts/<name> can run: a rule's
     ``params: code=`` (derived from the script's imports, see convstudy.codeversion)."""
     return script_digest(WORKFLOW / "scripts" / name)
+
+
+def run_settings(*keys):
+    """The settings of ``training`` that change a job's numbers, as the job's ``run``
+    param (convstudy.runtime.RunOptions): those it uses, and only those, rerun it."""
+    return {key: config["training"][key] for key in keys}
 
 
 def replicate_seed(wildcards):
@@ -334,4 +337,6 @@ def figure_inputs(wildcards):
 
 def part_figures(part):
     """The report figures of a part (none when the part is not run)."""
-    return [f for f in REPORT_FIGURES["png"] if f"/figures/{part}_" in f]
+    if part not in REPORTED:
+        return []
+    return [f"{REPORT}/{figure_file(part, kind, 'png')}" for kind in part_info(part).figures]

@@ -3,6 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.experiments.birds import extract_features
 from convstudy.logs import logged
+from convstudy.runtime import RunOptions
 
 with logged(snakemake):
     p = snakemake.params
@@ -10,12 +11,9 @@ with logged(snakemake):
         snakemake.input.arrays,
         weights=snakemake.input.get("weights"),
         spatial=p.spatial,
-        seed=p.seed,
-        threads=snakemake.threads,
+        options=RunOptions.from_snakemake(snakemake),
         # From the config, not params: a speed setting must not rerun the extraction.
         batch_size=snakemake.config["birds"]["inference_batch_size"],
-        mixed_precision=p.mixed_precision,
-        backend=p.backend,
         pooled_out=snakemake.output.pooled,
         spatial_out=snakemake.output.get("spatial"),
     )

@@ -16,6 +16,7 @@ from convstudy.experiments import birds as exp
 from convstudy.experiments.common import EvalJob, TrainJob
 from convstudy.io import HISTORY_FIELDS, load_arrays, read_history, save_arrays
 from convstudy.models.heads import check_head, spatial_shape
+from convstudy.runtime import RunOptions
 from convstudy.variants import ConfigError
 
 keras = pytest.importorskip("keras")
@@ -183,10 +184,8 @@ def cached(tmp_path_factory):
         root / "data.npz",
         weights=None,
         spatial=True,
-        seed=0,
-        threads=1,
+        options=RunOptions(threads=1),
         batch_size=5,
-        mixed_precision=False,
         pooled_out=root / "pooled.npz",
         spatial_out=root / "spatial.npz",
     )
@@ -243,7 +242,11 @@ def test_heads_learn_from_cached_features_without_the_backbone(
     path = _cluster_features(tmp_path, shape)
     settings = head_settings(features=features, architecture=arch, epochs=8)
     job = TrainJob(
-        "h", 0, 1, tmp_path / "model.keras", tmp_path / "history.csv", tmp_path / "resume"
+        "h",
+        RunOptions(threads=1),
+        tmp_path / "model.keras",
+        tmp_path / "history.csv",
+        tmp_path / "resume",
     )
     history = exp.train_head(path, settings, job)
     assert len(history) == 8 and list(read_history(tmp_path / "history.csv")[0]) == list(
@@ -257,7 +260,7 @@ def test_heads_learn_from_cached_features_without_the_backbone(
         path,
         tmp_path / "history.csv",
         settings,
-        EvalJob("h", 0, 1, tmp_path / "metrics.json"),
+        EvalJob("h", RunOptions(threads=1), tmp_path / "metrics.json"),
         kind="head",
     )
     assert metrics["kind"] == "head" and metrics["test"]["examples"] == 40

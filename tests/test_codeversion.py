@@ -175,11 +175,12 @@ def test_the_workflow_scripts_reach_the_package():
     """Each script of the workflow reaches its entry function and what that imports."""
     train = script_reach(REPO / "scripts" / "train_cifar.py")
     assert train.entries["convstudy.experiments.cifar"] == ["train_variant"]
-    assert {"fit_and_save", "start"} <= set(train.entries["convstudy.experiments.common"])
+    assert {"fit_and_save", "TrainJob"} <= set(train.entries["convstudy.experiments.common"])
     assert {
         "convstudy.pipeline",
         "convstudy.pipeline.tfdata",
         "convstudy.pipeline.arrays",
+        "convstudy.pipeline.geometry",
         "convstudy.training",
         "convstudy.models.cnn",
         "convstudy.runtime",

@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 
 from conftest import random_images
-from convstudy.pipeline import EPOCH_STRIDE
-from convstudy.pipeline.arrays import (
+from convstudy.pipeline.arrays import eval_batches, train_batches
+from convstudy.pipeline.constants import EPOCH_STRIDE
+from convstudy.pipeline.geometry import (
     affine_transform,
     augment_batch,
     crop_and_resize,
     crop_flip_batch,
     draw_boxes,
     draw_transforms,
-    eval_batches,
-    train_batches,
 )
 
 FLIP = {"horizontal_flip": True}

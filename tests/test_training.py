@@ -22,7 +22,7 @@ from convstudy.training import (  # noqa: E402
     make_optimizer,
 )
 
-runtime.configure(2, 0)
+runtime.configure(runtime.RunOptions(threads=2, seed=0))
 
 
 def _lr(optimizer, step):
@@ -117,7 +117,7 @@ def _train(x, y, epochs, resume_dir=None, stop_after=None):
     keras.utils.set_random_seed(7)
     model = build_cnn(SETTINGS["architecture"], x.shape[1:], 3)
     compile_model(model, SETTINGS, steps_per_epoch=6, steps_per_execution=4)
-    checkpointer = Checkpointer(resume_dir, fingerprint(SETTINGS, 7, x, y))
+    checkpointer = Checkpointer(resume_dir, fingerprint(SETTINGS, 7, "tensorflow", x, y))
     history = fit_epochs(
         model,
         lambda e: train_dataset(x, y, 3, 16, SETTINGS["augment"], 7, e),
@@ -230,11 +230,12 @@ def test_resume_state_of_another_run_is_ignored(tmp_path):
 
 def test_fingerprint_changes_with_settings_seed_and_data():
     x, y = _tiny_problem()
-    base = fingerprint(SETTINGS, 1, x, y)
-    assert fingerprint({**SETTINGS, "epochs": 4}, 1, x, y) != base
-    assert fingerprint(SETTINGS, 2, x, y) != base
-    assert fingerprint(SETTINGS, 1, x[::-1], y) != base
-    assert fingerprint(dict(reversed(SETTINGS.items())), 1, x, y) == base
+    base = fingerprint(SETTINGS, 1, "tensorflow", x, y)
+    assert fingerprint({**SETTINGS, "epochs": 4}, 1, "tensorflow", x, y) != base
+    assert fingerprint(SETTINGS, 2, "tensorflow", x, y) != base
+    assert fingerprint(SETTINGS, 1, "jax", x, y) != base
+    assert fingerprint(SETTINGS, 1, "tensorflow", x[::-1], y) != base
+    assert fingerprint(dict(reversed(SETTINGS.items())), 1, "tensorflow", x, y) == base
 
 
 def test_history_csv_round_trip(tmp_path):

@@ -24,6 +24,7 @@ from .data.birds import DATASET_ARCHIVES as BIRDS_ARCHIVES
 from .models.heads import check_head
 from .models.spec import check_cnn_architecture
 from .models.weights import WeightsError, check_resnet50_weights
+from .runtime import BACKENDS
 from .variants import ConfigError, resolve_variants, select, sorted_keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +35,12 @@ CIFAR_IMAGE_SHAPE = (32, 32, 3)
 
 
 def load_schema(path: str | Path = DEFAULT_SCHEMA) -> dict:
+    """The config's schema, with the backends the workflow runs on (one list of them:
+    :data:`convstudy.runtime.BACKENDS`)."""
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    schema["properties"]["training"]["properties"]["backend"]["enum"] = list(BACKENDS)
+    return schema
 
 
 def _validator_with_defaults(schema: Mapping):

@@ -11,17 +11,17 @@ import logging
 import os
 import random
 import sys
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-#: Keras backends the workflow runs on (``training.backend``).
+#: Keras backends the workflow runs on (``training.backend``; the config's schema, the
+#: rules' conda environments and the tests take the list from here).
 BACKENDS = ("tensorflow", "jax")
 
 
 def select_backend(backend: str) -> None:
     """Make ``backend`` the Keras backend of this process (before Keras is imported)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"training.backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     keras = sys.modules.get("keras")
     if keras is not None and keras.config.backend() != backend:
         raise RuntimeError(
@@ -75,64 +75,76 @@ def _jax(threads: int, deterministic: bool) -> dict:
     return info
 
 
-def configure(
-    threads: int,
-    seed: int,
-    *,
-    backend: str = "tensorflow",
-    deterministic: bool = True,
-    mixed_precision: bool = False,
-) -> dict:
+@dataclass(frozen=True)
+class RunOptions:
+    """How a job runs its networks, built once per job and passed to what needs it.
+
+    ``backend``, ``jit_compile`` and ``mixed_precision`` change the numbers, so the
+    rules pass them as params (changing them reruns); ``threads`` is the job's own
+    (Snakemake's ``threads``); ``steps_per_execution`` only changes speed, so it is read
+    from the config and changing it reruns nothing.
+    """
+
+    backend: str = "tensorflow"
+    threads: int = 1
+    seed: int = 0
+    jit_compile: bool = False
+    mixed_precision: bool = False
+    deterministic: bool = True
+    steps_per_execution: int = 1
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"training.backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}"
+            )
+
+    @classmethod
+    def from_snakemake(cls, snakemake) -> RunOptions:
+        p = snakemake.params
+        run = dict(p.run)
+        return cls(
+            threads=max(1, int(snakemake.threads)),
+            seed=p.seed,
+            steps_per_execution=snakemake.config["training"]["steps_per_execution"],
+            **run,
+        )
+
+    @property
+    def compiled(self) -> bool:
+        """The ``jit_compile`` a model gets: the setting on TensorFlow (where XLA is
+        optional, and slower on a CPU); always on JAX, which runs op by op otherwise."""
+        return True if self.backend == "jax" else self.jit_compile
+
+
+def configure(options: RunOptions) -> dict:
     """Choose the Keras backend, size its threads, seed every generator, make its
     results deterministic, let jobs share a GPU, pick the precision.
 
     Returns a description of the set-up, also logged as the job's ``runtime:`` line.
     """
-    threads = max(1, int(threads))
-    select_backend(backend)
-    devices = (_tensorflow if backend == "tensorflow" else _jax)(threads, deterministic)
+    select_backend(options.backend)
+    setup = _tensorflow if options.backend == "tensorflow" else _jax
+    devices = setup(options.threads, options.deterministic)
     import keras
     import numpy as np
 
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
+    random.seed(options.seed)
+    np.random.seed(options.seed)
+    keras.utils.set_random_seed(options.seed)
     policy = "float32"
-    if mixed_precision and devices["gpus"]:
+    if options.mixed_precision and devices["gpus"]:
         policy = "mixed_float16"
-    elif mixed_precision:
+    elif options.mixed_precision:
         log.info("mixed_precision requested but no GPU is visible: training in float32")
     keras.mixed_precision.set_global_policy(policy)
     info = {
-        "backend": backend,
-        "threads": threads,
+        "backend": options.backend,
+        "threads": options.threads,
         **devices,
         "precision": policy,
-        "deterministic": deterministic,
+        "deterministic": options.deterministic,
         "keras": keras.__version__,
     }
     log.info("runtime: %s", info)
     return info
-
-
-def compiled(jit_compile: bool) -> bool:
-    """The ``jit_compile`` a model gets: the setting on TensorFlow (where XLA is
-    optional, and slower on a CPU); always on JAX, which runs op by op otherwise."""
-    import keras
-
-    return True if keras.config.backend() == "jax" else jit_compile
-
-
-def training_options(params, config: dict) -> dict:
-    """The machine-level options a training rule passes on.
-
-    ``backend``, ``jit_compile`` and ``mixed_precision`` change the numbers, so they
-    come from the rule's ``params`` (changing them retrains); ``steps_per_execution``
-    only changes speed, so it is read from the config and changing it retrains nothing.
-    """
-    return {
-        "backend": params.backend,
-        "jit_compile": params.jit_compile,
-        "mixed_precision": params.mixed_precision,
-        "steps_per_execution": config["training"]["steps_per_execution"],
-    }

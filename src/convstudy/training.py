@@ -22,9 +22,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import runtime
 from .io import atomic_path, read_json, write_history, write_json
 from .logs import PROGRESS_EVERY, Progress
+from .runtime import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,10 @@ def reseed_layers(model: keras.Model, seed: int, epoch: int) -> None:
         state.assign(np.array([(seed * 7919 + i) % (2**31), epoch * 1_000_003], dtype="uint32"))
 
 
-def fingerprint(settings: Mapping, seed: int, *arrays: np.ndarray) -> str:
+def fingerprint(settings: Mapping, seed: int, backend: str, *arrays: np.ndarray) -> str:
     """Identity of a training run: its settings, seed, Keras backend and training data."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(f"{seed}:{keras.config.backend()}".encode())
+    digest.update(f"{seed}:{backend}".encode())
     for a in arrays:
         digest.update(np.ascontiguousarray(a).tobytes())
     return digest.hexdigest()[:16]
@@ -284,8 +284,7 @@ def train_and_save(
     *,
     steps_per_epoch: int,
     name: str,
-    seed: int,
-    training: Mapping,
+    options: RunOptions,
     run_data: Sequence[np.ndarray],
     model_out: str | Path,
     history_out: str | Path,
@@ -296,23 +295,23 @@ def train_and_save(
 
     ``run_data`` (training arrays, and anything else the run starts from) goes into
     the resume fingerprint, so a state left by other data or settings is never resumed.
-    ``training`` holds the machine-level options: ``steps_per_execution``, ``jit_compile``.
+    ``options``: the job's seed, backend, ``steps_per_execution`` and ``jit_compile``.
     """
     compile_model(
         model,
         settings,
         steps_per_epoch,
-        steps_per_execution=training.get("steps_per_execution", 1),
-        # On JAX always compiled: it would run op by op otherwise (5x slower here).
-        jit_compile=runtime.compiled(training.get("jit_compile", False)),
+        steps_per_execution=options.steps_per_execution,
+        jit_compile=options.compiled,
     )
-    checkpointer = Checkpointer(resume_dir, fingerprint(settings, seed, *run_data))
+    identity = fingerprint(settings, options.seed, options.backend, *run_data)
+    checkpointer = Checkpointer(resume_dir, identity)
     history = fit_epochs(
         model,
         train_data,
         val_data,
         settings["epochs"],
-        seed=seed,
+        seed=options.seed,
         checkpointer=checkpointer,
         describe=name,
         steps_per_epoch=steps_per_epoch,

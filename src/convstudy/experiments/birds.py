@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..io import load_arrays
 from ..logs import Progress
-from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save, start
+from ..runtime import RunOptions, configure
+from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,17 @@ def extract_features(
     *,
     weights: str | None,
     spatial: bool,
-    seed: int,
-    threads: int,
+    options: RunOptions,
     batch_size: int,
-    mixed_precision: bool,
     pooled_out: str | Path,
     spatial_out: str | Path | None,
-    backend: str = "tensorflow",
 ) -> dict:
     """Run the frozen ResNet50 once over train/val/test; cache pooled features
     (float32) and, when a head needs them, the last spatial maps (float16).
 
     Arrays are allocated once and filled batch by batch.
     """
-    start(threads, seed, {"backend": backend, "mixed_precision": mixed_precision})
+    configure(options)
     import numpy as np
 
     from ..io import save_arrays
@@ -89,7 +87,7 @@ def extract_features(
 
 def train_head(features_path: str | Path, settings: Mapping, job: TrainJob) -> list[dict]:
     """Train one head on cached features (the backbone never runs here)."""
-    start(job.threads, job.seed, job.training)
+    configure(job.options)
     from ..models.resnet import build_head
 
     data = job.data(features_path)
@@ -108,7 +106,7 @@ def finetune(
 ) -> list[dict]:
     """Stage 2 of fine-tuning: ResNet50 + the head trained on its features (stage 1),
     end to end, from stage ``unfreeze`` up, on augmented images (crops and flips)."""
-    start(job.threads, job.seed, job.training)
+    configure(job.options)
     from ..models import load_model, trainable_parameters
     from ..models.resnet import build_backbone, build_finetune_model
 
@@ -147,7 +145,7 @@ def evaluate(
     batch_size: int = 64,
 ) -> dict:
     """Test metrics of a head (on cached test features) or a fine-tuned model (on images)."""
-    start(job.threads, job.seed, job.training)
+    configure(job.options)
     from ..models import resnet  # noqa: F401  (registers CaffePreprocess for loading)
 
     record = {"part": "birds", "kind": kind, "settings": dict(settings)}

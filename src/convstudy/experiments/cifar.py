@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from ..io import load_arrays
-from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save, start
+from ..runtime import configure
+from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save
 
 log = logging.getLogger(__name__)
 
 
 def train_variant(data_path: str | Path, settings: Mapping, job: TrainJob) -> list[dict]:
     """Train one variant from scratch (or from its resume state); save model and history."""
-    start(job.threads, job.seed, job.training)
+    configure(job.options)
     from ..models.cnn import build_cnn
     from ..pipeline import featurewise_stats
 
@@ -54,7 +55,7 @@ def evaluate_variant(
     job: EvalJob,
 ) -> dict:
     """Test metrics of a trained variant plus what the report needs about its training."""
-    start(job.threads, job.seed, job.training)
+    configure(job.options)
     return evaluate_and_save(
         model_path,
         load_arrays(data_path),

@@ -1,7 +1,7 @@
 """What every training and evaluation step shares, whatever the part.
 
 Training: the training split shuffled and augmented per (seed, epoch), the
-validation split in order, both as the Keras backend in use takes them, then
+validation split in order, both as the job's Keras backend takes them, then
 :func:`convstudy.training.train_and_save` (resumable per epoch). Evaluation:
 the saved model's predictions on the test split, the metrics of
 :mod:`convstudy.evaluate`, and what the report needs about the training run.
@@ -11,30 +11,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import runtime
 from ..io import load_arrays
+from ..runtime import RunOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """What a training rule asks of its job: the run (experiment, seed), the machine,
-    the Keras options (``training``: backend, jit_compile, mixed_precision,
-    steps_per_execution) and where the model, its history and its resume state go."""
+    """What a training rule asks of its job: the run (experiment, replicate, its split),
+    how it runs (:class:`RunOptions`: seed, backend, threads...) and where the model, its
+    history and its resume state go."""
 
     name: str
-    seed: int
-    threads: int
+    options: RunOptions
     model_out: str | Path
     history_out: str | Path
     resume_dir: str | Path | None = None
-    training: Mapping = field(default_factory=dict)
     replicate: int = 0
     #: The replicate's own split (``seed``, ``validation_fraction``), or None: the one
     #: drawn while preparing the data.
@@ -45,12 +43,10 @@ class TrainJob:
         p = snakemake.params
         return cls(
             name=name,
-            seed=p.seed,
-            threads=snakemake.threads,
+            options=RunOptions.from_snakemake(snakemake),
             model_out=snakemake.output.model,
             history_out=snakemake.output.history,
             resume_dir=p.resume_dir,
-            training=runtime.training_options(p, snakemake.config),
             replicate=int(snakemake.wildcards.rep),
             split=p.split,
         )
@@ -73,16 +69,15 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """What an evaluation rule asks of its job: the run (experiment, replicate and its
-    seed), the machine, the backend, and where the metrics go."""
+    """What an evaluation rule asks of its job: the run (experiment, replicate), how it
+    runs (:class:`RunOptions`), where the metrics and predictions go, and what the
+    metrics record of the run's making."""
 
     name: str
-    seed: int
-    threads: int
+    options: RunOptions
     metrics_out: str | Path
     predictions_out: str | Path | None = None
     replicate: int = 0
-    training: Mapping = field(default_factory=dict)
     #: The training job's record (what it ran with and its provenance), and the code
     #: digest of this evaluation: both go into the metrics.
     trained: str | Path | None = None
@@ -90,17 +85,14 @@ class EvalJob:
 
     @classmethod
     def from_snakemake(cls, snakemake, name: str) -> EvalJob:
-        p = snakemake.params
         return cls(
             name=name,
-            seed=p.seed,
-            threads=snakemake.threads,
+            options=RunOptions.from_snakemake(snakemake),
             metrics_out=snakemake.output.metrics,
             predictions_out=snakemake.output.predictions,
             replicate=int(snakemake.wildcards.rep),
-            training={"backend": p.backend},
             trained=snakemake.input.trained,
-            code=p.code,
+            code=snakemake.params.code,
         )
 
     def provenance(self, started: str) -> dict:
@@ -108,21 +100,11 @@ class EvalJob:
         from ..io import read_json
         from ..provenance import provenance
 
-        out = {"evaluation": {**provenance(self.threads, started), "code": self.code}}
+        out = {"evaluation": {**provenance(self.options.threads, started), "code": self.code}}
         if self.trained is not None:
             record = read_json(self.trained)
             out["training"] = {**record["provenance"], "code": record["params"].get("code")}
         return out
-
-
-def start(threads: int, seed: int, training: Mapping) -> dict:
-    """Set up a job's runtime (first thing: it chooses the Keras backend)."""
-    return runtime.configure(
-        threads,
-        seed,
-        backend=training.get("backend", "tensorflow"),
-        mixed_precision=training.get("mixed_precision", False),
-    )
 
 
 def fit_and_save(
@@ -152,8 +134,8 @@ def fit_and_save(
     log.info(
         "%s: %d parameters, %d training steps per epoch", job.label, model.count_params(), steps
     )
-    train = train_data(x_train, y_train, num_classes, batch, augment or {}, job.seed, job.threads)
-    val = eval_data(data["x_val"], data["y_val"], num_classes, val_batch_size, job.threads)
+    train = train_data(x_train, y_train, num_classes, batch, augment or {}, job.options)
+    val = eval_data(data["x_val"], data["y_val"], num_classes, val_batch_size, job.options)
     return train_and_save(
         model,
         settings,
@@ -161,8 +143,7 @@ def fit_and_save(
         val,
         steps_per_epoch=steps,
         name=job.label,
-        seed=job.seed,
-        training=job.training,
+        options=job.options,
         run_data=(x_train, y_train, *starts_from),
         model_out=job.model_out,
         history_out=job.history_out,
@@ -183,10 +164,8 @@ def evaluate_and_save(
     ``class_names``), with the summary of its training history, and its per-image
     predictions (:func:`convstudy.io.save_predictions`); the run's identity
     (part, experiment, replicate, seed, backend) and ``record`` go into the metrics
-    file as they are. The runtime must be configured (:func:`start`).
+    file as they are. The runtime must be configured (:func:`convstudy.runtime.configure`).
     """
-    import keras
-
     from ..evaluate import classification_metrics, history_summary
     from ..io import read_history, save_predictions, write_json
     from ..models import load_model, trainable_parameters
@@ -197,9 +176,9 @@ def evaluate_and_save(
     model = load_model(model_path)
     # A loaded model predicts through XLA ("auto"), which on a CPU costs TensorFlow
     # far more time and memory than plain graph execution (5x for ResNet50).
-    model.compile(jit_compile=runtime.compiled(False))
+    model.compile(jit_compile=RunOptions(backend=job.options.backend).compiled)
     class_names = data["class_names"]
-    batches = eval_data(data["x_test"], None, len(class_names), batch_size, job.threads)
+    batches = eval_data(data["x_test"], None, len(class_names), batch_size, job.options)
     probabilities = model.predict(batches, verbose=0)
     test = classification_metrics(probabilities, data["y_test"], class_names)
     if job.predictions_out is not None:
@@ -207,8 +186,8 @@ def evaluate_and_save(
     metrics = {
         "experiment": job.name,
         "replicate": job.replicate,
-        "seed": job.seed,
-        "backend": keras.config.backend(),
+        "seed": job.options.seed,
+        "backend": job.options.backend,
         **record,
         "parameters": int(model.count_params()),
         "trainable_parameters": trainable_parameters(model),

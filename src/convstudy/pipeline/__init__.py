@@ -1,8 +1,10 @@
 """Input pipelines: one epoch of shuffled, augmented, one-hot batches per (seed, epoch).
 
-Two implementations with the same guarantees, chosen by the Keras backend in use:
-:mod:`.tfdata` (TensorFlow: tf.data, augmentation as one kernel per batch inside
-the graph) and :mod:`.arrays` (every other backend: NumPy batches, no TensorFlow).
+Two implementations with the same guarantees, chosen by the job's backend
+(:class:`convstudy.runtime.RunOptions`): :mod:`.tfdata` (TensorFlow: tf.data,
+augmentation as one kernel per batch inside the graph) and :mod:`.arrays` (every
+other backend: NumPy batches, no TensorFlow, the geometry in :mod:`.geometry`).
+What both share is in :mod:`.constants`.
 Every random choice is a stateless function of (seed, epoch, batch), so an epoch
 is the same whether training ran straight through or resumed after a kill; the
 geometry of the augmentation is the same in both (tests compare them pixel for
@@ -18,29 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-NO_AUGMENT = {
-    "horizontal_flip": False,
-    "translate": 0.0,
-    "rotation": 0.0,
-    "zoom": 0.0,
-    "fill_mode": "nearest",
-}
-#: Multiplier of the epoch in a batch's seed: [seed, epoch * EPOCH_STRIDE + batch].
-EPOCH_STRIDE = 1_000_003
-#: Crops draw from a stream of their own, [seed + this, ...], apart from the shuffle.
-CROP_SEED_OFFSET = 17
+if TYPE_CHECKING:
+    from ..runtime import RunOptions
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
-
-
-def crops(augment: Mapping) -> bool:
-    """Whether ``augment`` asks for the fine-tuning crops (else projective transforms)."""
-    return "min_crop" in augment
 
 
 def featurewise_stats(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -58,35 +47,32 @@ def featurewise_stats(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.
     return mean, total_sq / count - mean**2
 
 
-def _tensorflow() -> bool:
-    import keras
-
-    return keras.config.backend() == "tensorflow"
-
-
 def train_data(
     x: np.ndarray,
     y: np.ndarray,
     num_classes: int,
     batch_size: int,
     augment: Mapping,
-    seed: int,
-    threads: int,
+    options: RunOptions,
 ):
-    """Training data of the backend in use: ``.epoch(e)`` is epoch ``e`` as ``fit`` takes it."""
-    if _tensorflow():
+    """Training data of the job's backend: ``.epoch(e)`` is epoch ``e`` as ``fit`` takes it."""
+    if options.backend == "tensorflow":
         from .tfdata import TrainData
-    else:
-        from .arrays import TrainData
-    return TrainData(x, y, num_classes, batch_size, augment, seed, threads)
+
+        return TrainData(x, y, num_classes, batch_size, augment, options.seed, options.threads)
+    from .arrays import TrainData
+
+    return TrainData(x, y, num_classes, batch_size, augment, options.seed)
 
 
-def eval_data(x: np.ndarray, y: np.ndarray | None, num_classes: int, batch_size: int, threads: int):
-    """Batches in order, no augmentation (validation, test), as the backend in use takes them."""
-    if _tensorflow():
-        from .tfdata import eval_dataset, options
+def eval_data(
+    x: np.ndarray, y: np.ndarray | None, num_classes: int, batch_size: int, options: RunOptions
+):
+    """Batches in order, no augmentation (validation, test), as the job's backend takes them."""
+    if options.backend == "tensorflow":
+        from .tfdata import eval_dataset, threading
 
-        return eval_dataset(x, y, num_classes, batch_size, options(threads))
+        return eval_dataset(x, y, num_classes, batch_size, threading(options.threads))
     from .arrays import as_keras_dataset, eval_batches
 
     return as_keras_dataset(eval_batches(x, y, num_classes, batch_size))

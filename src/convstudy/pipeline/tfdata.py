@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from . import CROP_SEED_OFFSET, EPOCH_STRIDE, NO_AUGMENT, crops
+from .constants import CROP_SEED_OFFSET, EPOCH_STRIDE, NO_AUGMENT, crops
 
 
 def _uniform(shape, seed, low, high):
@@ -120,7 +120,7 @@ def _augment(images, seed: int, epoch, index, augment: Mapping):
     return augment_batch(images, tf.stack([tf.constant(seed, tf.int64), step]), augment)
 
 
-def options(threads: int) -> tf.data.Options:
+def threading(threads: int) -> tf.data.Options:
     """tf.data options whose thread pool matches the job's ``threads:``."""
     opts = tf.data.Options()
     opts.threading.private_threadpool_size = max(1, int(threads))
@@ -194,7 +194,7 @@ class TrainData:
         self.images = tf.convert_to_tensor(x)
         self.labels = np.asarray(y)
         self.args = (num_classes, batch_size, dict(augment), seed)
-        self.options = options(threads)
+        self.options = threading(threads)
 
     def epoch(self, epoch: int) -> tf.data.Dataset:
         num_classes, batch_size, augment, seed = self.args
