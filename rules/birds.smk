@@ -20,6 +20,7 @@ rule synthetic_birds:
         f"{LOGS}/birds/synthetic.log",
     benchmark:
         f"{BENCHMARKS}/birds/synthetic.tsv"
+    priority: jobsize.FIRST
     threads: 1
     resources:
         mem_mb=1000,
@@ -51,6 +52,7 @@ rule prepare_birds:
         f"{LOGS}/birds/prepare.log",
     benchmark:
         f"{BENCHMARKS}/birds/prepare.tsv"
+    priority: jobsize.FIRST
     threads: 2
     resources:
         # The arrays once, plus the interpreter and images in flight.
@@ -81,7 +83,8 @@ rule extract_birds_features:
         f"{LOGS}/birds/features.log",
     benchmark:
         f"{BENCHMARKS}/birds/features.tsv"
-    threads: 4
+    priority: jobsize.priority(BIRDS_IMAGES[2] * resnet50_macs())
+    threads: MOST_THREADS
     resources:
         mem_mb=lambda wc, attempt: (6000 + 3 * birds_image_mb()) * attempt,
         runtime=120,
@@ -111,7 +114,8 @@ rule train_birds_head:
         f"{LOGS}/birds/{{birds_head}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_head}}/rep{{rep}}/train.tsv"
-    threads: 2
+    priority: head_priority
+    threads: 1
     resources:
         mem_mb=tf_mem_mb(6000),
         runtime=lambda wc: training_runtime(
@@ -146,7 +150,8 @@ rule finetune_birds:
         f"{LOGS}/birds/{{birds_finetune}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_finetune}}/rep{{rep}}/train.tsv"
-    threads: 4
+    priority: finetune_priority
+    threads: MOST_THREADS
     resources:
         mem_mb=lambda wc, attempt: (12000 + birds_image_mb()) * attempt,
         # About 10 minutes per epoch of CUB-200 at 224 on 4 CPU cores; far less on a GPU.
@@ -180,7 +185,7 @@ rule evaluate_birds:
         f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.tsv"
-    threads: 2
+    threads: birds_eval_threads
     resources:
         mem_mb=lambda wc, attempt: (6000 + birds_image_mb()) * attempt,
         runtime=30,

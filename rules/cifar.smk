@@ -18,6 +18,7 @@ rule synthetic_cifar:
         f"{LOGS}/cifar/synthetic/{{filename}}.log",
     benchmark:
         f"{BENCHMARKS}/cifar/synthetic/{{filename}}.tsv"
+    priority: jobsize.FIRST
     threads: 1
     resources:
         mem_mb=2000,
@@ -48,6 +49,7 @@ rule prepare_cifar:
         f"{LOGS}/cifar/prepare.log",
     benchmark:
         f"{BENCHMARKS}/cifar/prepare.tsv"
+    priority: jobsize.FIRST
     threads: 1
     resources:
         mem_mb=4000,
@@ -78,7 +80,8 @@ rule train_cifar:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/train.tsv"
-    threads: 4
+    priority: cifar_priority
+    threads: cifar_threads
     resources:
         mem_mb=tf_mem_mb(6000),
         runtime=lambda wc: training_runtime(CIFAR_VARIANTS[wc.variant]["settings"], 1.5),
@@ -108,7 +111,7 @@ rule evaluate_cifar:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/evaluate.log",
     benchmark:
         f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/evaluate.tsv"
-    threads: 2
+    threads: cifar_threads
     resources:
         mem_mb=4000,
         runtime=20,

@@ -15,8 +15,10 @@ sys.path.insert(0, SRC)
 
 from snakemake.logging import logger
 
+from convstudy import jobsize
 from convstudy import lock as results_lock
 from convstudy import reruns
+from convstudy.estimate.costs import birds_sizes, cifar_sizes
 from convstudy.codeversion import script_digest
 from convstudy.config import (
     archive_sources,
@@ -243,6 +245,54 @@ def part_files(part, name):
     ]
 
 
+# Threads by job size, and the longest jobs first (convstudy.jobsize).
+
+MOST_THREADS = config["training"]["threads"]
+#: (training images after the validation split, test images) of the CIFAR part.
+CIFAR_IMAGES = cifar_sizes(config["cifar"]) if CIFAR_ENABLED else (0, 0)
+#: (training images, test images, all images) of the birds part.
+BIRDS_IMAGES = birds_sizes(config["birds"]) if BIRDS_ENABLED else (0, 0, 0)
+
+
+def cifar_threads(wildcards):
+    return jobsize.threads(CIFAR_VARIANTS[wildcards.variant]["macs"], MOST_THREADS)
+
+
+def cifar_priority(wildcards):
+    variant = CIFAR_VARIANTS[wildcards.variant]
+    epochs = variant["settings"]["epochs"]
+    return jobsize.priority(
+        jobsize.training_work(variant["macs"], CIFAR_IMAGES[0], epochs)
+    )
+
+
+def resnet50_macs():
+    return jobsize.resnet50_macs(config["birds"]["image_size"])
+
+
+def birds_eval_threads(wildcards):
+    """Heads are evaluated on cached features (one thread), fine-tuned models on images."""
+    kind = BIRDS_EXPERIMENTS[wildcards.birds_experiment]["kind"]
+    return MOST_THREADS if kind == "finetune" else 1
+
+
+def finetune_priority(wildcards):
+    epochs = BIRDS_EXPERIMENTS[wildcards.birds_finetune]["settings"]["epochs"]
+    return jobsize.priority(
+        jobsize.training_work(resnet50_macs(), BIRDS_IMAGES[0], epochs)
+    )
+
+
+def head_priority(wildcards):
+    """A head that a fine-tuning starts from is on that fine-tuning's path: its priority."""
+    starts = [
+        finetune_priority(type(wildcards)(fromdict={"birds_finetune": name}))
+        for name in BIRDS_FINETUNES
+        if BIRDS_EXPERIMENTS[name]["settings"]["head"] == wildcards.birds_head
+    ]
+    return max(starts, default=0)
+
+
 def tf_mem_mb(base_mb):
     """Memory request that grows with each retry after an out-of-memory kill."""
     return lambda wildcards, attempt: base_mb * attempt
@@ -339,4 +389,6 @@ def part_figures(part):
     """The report figures of a part (none when the part is not run)."""
     if part not in REPORTED:
         return []
-    return [f"{REPORT}/{figure_file(part, kind, 'png')}" for kind in part_info(part).figures]
+    return [
+        f"{REPORT}/{figure_file(part, kind, 'png')}" for kind in part_info(part).figures
+    ]

@@ -180,10 +180,16 @@ def test_parse_the_demo_dry_run(demo_plan):
     by_rule: dict[str, list[Job]] = {}
     for job in jobs:
         by_rule.setdefault(job.rule, []).append(job)
-    # train_cifar asks for 4 threads: capped at --cores 2; plots print no threads line.
-    assert {j.threads for j in by_rule["train_cifar"]} == {2}
+    # Our residual CNN asks for training.threads (4), capped at --cores 2; the small
+    # networks for one (convstudy.jobsize); plots print no threads line.
+    threads = {j.wildcards["variant"]: j.threads for j in by_rule["train_cifar"]}
+    assert threads["resnet"] == 2 and threads["basenet"] == threads["batchnorm"] == 1
     assert {j.threads for j in by_rule["plot_cifar_curves"]} == {1}
-    assert {j.priority for j in jobs} == {0}
+    # The longest jobs first: priorities follow the work, the data come first.
+    priority = {j.wildcards["variant"]: j.priority for j in by_rule["train_cifar"]}
+    assert priority["resnet"] > priority["batchnorm"] > priority["augmented"] > 0
+    assert {j.priority for j in by_rule["prepare_cifar"]} == {1000}
+    assert {j.priority for j in by_rule["plot_cifar_curves"]} == {0}
     assert all(j.benchmark and j.benchmark.endswith(".tsv") for j in jobs if j.rule != "all")
     by_id, deps = {j.jobid: j for j in jobs}, dependencies(jobs)
     for job in by_rule["evaluate_cifar"]:

@@ -276,9 +276,11 @@ def cifar_variants(config: Mapping, schema: Mapping | None = None) -> dict[str, 
     resolved = select(resolved, cifar.get("only"), "cifar.only")
     for name, info in resolved.items():
         try:
-            check_cnn_architecture(
+            shape = check_cnn_architecture(
                 info["settings"]["architecture"], CIFAR_IMAGE_SHAPE, cifar["num_classes"]
             )
+            # Its size: how many threads its jobs ask for and how soon they start.
+            info["macs"] = shape["macs"]
         except ValueError as exc:
             raise ConfigError(f"cifar.variants.{name}.architecture: {exc}") from None
     return resolved

@@ -24,14 +24,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..datasets import DATASETS
 from .dryrun import Job
 
 # ------------------------------------------------------------------ work units
 
-#: Images per class (training, test) of each CIFAR archive.
-CIFAR_PER_CLASS = {"cifar100": (500, 100), "cifar10": (5000, 1000)}
-#: (classes, training images, test images) of each birds dataset (official splits).
-BIRDS_SIZES = {"cub200": (200, 3000, 3033), "cub200_2011": (200, 5994, 5794)}
 #: The side the birds' image-sized units are counted at: ResNet50's cost grows with
 #: the pixels of an image, so a 64x64 image counts (64/224)^2 of one.
 BIRDS_UNIT_SIDE = 224
@@ -67,7 +64,8 @@ def cifar_sizes(cifar: Mapping) -> tuple[int, int]:
     if cifar["source"] == "synthetic":
         train, test = cifar["synthetic"]["train_per_class"], cifar["synthetic"]["test_per_class"]
     else:
-        train, test = CIFAR_PER_CLASS[cifar["dataset"]]
+        known = DATASETS[cifar["dataset"]]
+        train, test = known.train_images // known.classes, known.test_images // known.classes
     if cifar.get("max_train_per_class"):
         train = min(train, cifar["max_train_per_class"])
     fit = train - validation_count(train, cifar["validation_fraction"])
@@ -84,7 +82,8 @@ def birds_sizes(birds: Mapping) -> tuple[float, float, float]:
         per_class = syn["train_per_class"]
         fit = classes * (per_class - validation_count(per_class, fraction))
         return fit, classes * syn["test_per_class"], classes * (per_class + syn["test_per_class"])
-    classes, train, test = BIRDS_SIZES[birds["dataset"]]
+    known = DATASETS[birds["dataset"]]
+    classes, train, test = known.classes, known.train_images, known.test_images
     share = (birds.get("num_classes") or classes) / classes
     return share * train * (1 - fraction), share * test, share * (train + test)
 
@@ -237,8 +236,10 @@ def reference_rules(measured: Iterable[tuple[Job, Benchmark]], work: Workload) -
 # ------------------------------------------------------------------ costs
 
 EARLIER, REFERENCE, FALLBACK, NO_WORK = "earlier run", "reference", "fallback", "no work"
-#: Snakemake's reason for rerunning a job whose params changed since it ran.
-PARAMS_CHANGED = "Params have changed since last execution"
+#: Why a job reruns when what it would run with changed since it ran: its plan
+#: (convstudy.reruns) is newer than its outputs; Snakemake's own params trigger, where
+#: a profile turns it on, says so in words.
+SETTINGS_CHANGED = (".plan", "Params have changed since last execution")
 
 
 @dataclass(frozen=True)
@@ -294,10 +295,11 @@ def job_cost(
 ) -> Cost:
     """The cost of one planned job: earlier run, else reference, else fallback.
 
-    An earlier benchmark counts unless Snakemake reruns the job because its params
-    changed: then it measured other settings (other epochs, say).
+    An earlier benchmark counts unless the job reruns because what it runs with changed:
+    then it measured other settings (other epochs, say).
     """
-    if job.benchmark and (workdir / job.benchmark).is_file() and PARAMS_CHANGED not in job.reason:
+    changed = any(mark in job.reason for mark in SETTINGS_CHANGED)
+    if job.benchmark and (workdir / job.benchmark).is_file() and not changed:
         return Cost(read_benchmark(workdir / job.benchmark).seconds, EARLIER, job.benchmark)
     entry = reference.get(job.rule)
     if entry is not None and entry["unit"] == unit_of(job.rule).name:

@@ -16,10 +16,13 @@ def _conv_out(size: int, kernel: int, padding: str) -> int:
 def check_cnn_architecture(
     arch: Mapping, input_shape: tuple[int, int, int], num_classes: int
 ) -> dict:
-    """Walk the layers, checking shapes; return ``{"feature_shape", "parameters"}``.
+    """Walk the layers, checking shapes; return ``{"feature_shape", "parameters", "macs"}``.
 
     The parameter count is that of the Keras model built by ``build_cnn``
-    (trainable and non-trainable weights, normalisation constants excluded).
+    (trainable and non-trainable weights, normalisation constants excluded); ``macs``
+    counts the multiply-accumulates of one image's forward pass through the
+    convolutions and dense layers (what a job's speed and its gain from more threads
+    grow with).
     """
     height, width, channels = input_shape
     blocks = arch["conv_blocks"]
@@ -31,7 +34,7 @@ def check_cnn_architecture(
         )
     if arch["residual"] and padding != "same":
         raise ValueError("residual modules need padding 'same' (the shortcut keeps the size)")
-    params = 0
+    params = macs = 0
     for index, block in enumerate(blocks, start=1):
         block_in = channels
         for filters in block["filters"]:
@@ -43,11 +46,13 @@ def check_cnn_architecture(
                     f"'{padding}' convolution leaves no pixels"
                 )
             params += block["kernel_size"] ** 2 * channels * filters + filters
+            macs += height * width * block["kernel_size"] ** 2 * channels * filters
             if bn != "none":
                 params += 4 * filters
             channels = filters
         if arch["residual"] and block_in != channels:
             params += block_in * channels + channels + (4 * channels if bn != "none" else 0)
+            macs += height * width * block_in * channels
         if height < arch["pool_size"] or width < arch["pool_size"]:
             raise ValueError(
                 f"conv_blocks[{index - 1}]: {height}x{width} maps are smaller than "
@@ -59,6 +64,8 @@ def check_cnn_architecture(
     feature_shape = (height, width, channels)
     for units in arch["dense"]:
         params += features * units + units + (4 * units if bn != "none" else 0)
+        macs += features * units
         features = units
     params += features * num_classes + num_classes
-    return {"feature_shape": feature_shape, "parameters": params}
+    macs += features * num_classes
+    return {"feature_shape": feature_shape, "parameters": params, "macs": macs}

@@ -1,0 +1,56 @@
+"""How many threads each job asks for, and which jobs start first.
+
+What a job gains from a second thread depends on its network's size, measured by
+``benchmarks/threads.py`` on a quiet 2-core machine (throughput at 2 threads over 1
+thread): BaseNet 1.05x, the augmented BaseNet 0.72x, the deeper CNN 1.35x, the
+batch-normalised CNN 0.92x, our residual CNN 1.76x, a birds head 0.69x, ResNet50
+feature extraction 1.83x, fine-tuning 1.23x. The small networks are bound by
+per-step overhead, not arithmetic: one thread each lets two of them run at once
+for the price of one. Networks of at least :data:`LARGE_MACS` multiply-accumulates
+per image (our residual CNN: 54 M; the study's deeper CNN: 11 M) and everything
+that runs ResNet50 get ``training.threads``.
+
+On a CPU, TensorFlow's results depend on a job's thread count in the last digits:
+a job's threads are recorded in its provenance, and the same config on the same
+cores gives the same numbers.
+
+Priorities: Snakemake starts the ready job with the highest priority first, so a run
+with few cores does not end on a long job started last. A job's priority grows with
+its work (multiply-accumulates over every image and epoch it processes); the data
+preparation, which every job waits for, comes first (:data:`FIRST`), and a head that
+a fine-tuning starts from gets that fine-tuning's priority.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Multiply-accumulates per image from which a network gains from more threads.
+LARGE_MACS = 20e6
+#: ResNet50's multiply-accumulates per 224x224 image (forward pass).
+RESNET50_MACS = 3.9e9
+#: The priority of the jobs every other job waits for (making and preparing the data).
+FIRST = 1000
+#: A training step costs about three forward passes (forward, and backward for the
+#: activations and the weights).
+TRAINING_PASSES = 3
+
+
+def threads(macs_per_image: float, most: int) -> int:
+    """The threads a job running a network of ``macs_per_image`` asks for."""
+    return most if macs_per_image >= LARGE_MACS else 1
+
+
+def priority(work: float) -> int:
+    """A job's priority from its work (multiply-accumulates in all): ten steps per
+    tenfold more work, so that longer jobs start first."""
+    return max(0, round(10 * math.log10(max(work, 1.0))))
+
+
+def training_work(macs_per_image: float, images: float, epochs: int) -> float:
+    return macs_per_image * images * epochs * TRAINING_PASSES
+
+
+def resnet50_macs(image_size: int) -> float:
+    """ResNet50's multiply-accumulates per image at ``image_size`` (they grow with the pixels)."""
+    return RESNET50_MACS * (image_size / 224) ** 2
