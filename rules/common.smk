@@ -96,7 +96,7 @@ REPLICATES = list(range(config["replicates"]))
 
 BIRDS_HEADS = [n for n, e in BIRDS_EXPERIMENTS.items() if e["kind"] == "head"]
 BIRDS_FINETUNES = [n for n, e in BIRDS_EXPERIMENTS.items() if e["kind"] == "finetune"]
-BIRDS_SPATIAL = needs_spatial(BIRDS_EXPERIMENTS)
+BIRDS_SPATIAL = BIRDS_ENABLED and needs_spatial(config, SCHEMA)
 
 # The conda env of the jobs that run a network: the backend's. Every other job runs
 # in envs/base.yaml (no Keras, no TensorFlow).

@@ -88,9 +88,12 @@ def test_experiments_resolve_in_report_order_with_kinds():
     for info in experiments.values():
         assert {"settings", "base", "lineage", "description", "kind"} <= set(info)
         assert "description" not in info["settings"] and "base" not in info["settings"]
-    assert config_mod.needs_spatial(experiments) == any(
+    assert config_mod.needs_spatial(config, SCHEMA) == any(
         experiments[h]["settings"]["features"] == "spatial" for h in heads
     )
+    # Selecting experiments does not change the feature cache (nor rerun its heads).
+    only_pooled = {**config, "birds": {**config["birds"], "only": ["linear"]}}
+    assert config_mod.needs_spatial(only_pooled, SCHEMA) == config_mod.needs_spatial(config, SCHEMA)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ is not needed); CIFAR results from the shared end-to-end demo run.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
 import zipfile
@@ -716,9 +715,9 @@ def demo_metrics(demo_run: Path, part: str = "cifar") -> dict[str, list[dict]]:
     names = cifar_variants(config) if part == "cifar" else birds_experiments(config, load_schema())
     return {
         name: [
-            json.loads(
-                (demo_run / f"results/demo/{part}" / name / f"rep{k}" / "metrics.json").read_text()
-            )
+            results.load_metrics(
+                [demo_run / f"results/demo/{part}" / name / f"rep{k}" / "metrics.json"]
+            )[0]
             for k in range(config["replicates"])
         ]
         for name in names

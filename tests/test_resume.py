@@ -153,7 +153,7 @@ def test_a_killed_job_is_retried_with_more_memory(tmp_path, demo_run):
     output, _ = proc.communicate(timeout=1200)
     assert proc.returncode == 0, output[-3000:]
     asked = re.findall(
-        r"^rule train_cifar:\n(?:    .*\n)*?    resources: .*mem_mb=(\d+)", output, re.M
+        r"^(?:local)?rule train_cifar:\n(?:    .*\n)*?    resources: .*mem_mb=(\d+)", output, re.M
     )
     assert [int(m) for m in asked] == [6000, 12000], output[-4000:]
     log = (workdir / RESULTS / "logs" / part / name / REPLICATE / "train.log").read_text()

@@ -344,10 +344,15 @@ def birds_experiments(config: Mapping, schema: Mapping | None = None) -> dict[st
     return out
 
 
-def needs_spatial(experiments: Mapping[str, Mapping]) -> bool:
-    """Whether some head trains on the spatial maps (else only pooled features are cached)."""
+def needs_spatial(config: Mapping, schema: Mapping | None = None) -> bool:
+    """Whether some configured head trains on the spatial maps (else only pooled features
+    are cached). Every configured head counts, selected by ``birds.only`` or not: the
+    feature cache depends on the configuration, and selecting experiments must not
+    remake it (and retrain every head)."""
+    everything = {**config, "birds": {**config["birds"], "only": None}}
     return any(
-        e["kind"] == "head" and e["settings"]["features"] == "spatial" for e in experiments.values()
+        e["kind"] == "head" and e["settings"]["features"] == "spatial"
+        for e in birds_experiments(everything, schema).values()
     )
 
 
