@@ -89,8 +89,9 @@ def child_heads(args) -> dict:
     import keras
     import numpy as np
 
-    from convstudy.models.heads import spatial_shape
-    from convstudy.models.resnet import build_backbone, build_finetune_model, build_head
+    from convstudy.models.heads import build_head
+    from convstudy.models.resnet import build_backbone, build_finetune_model
+    from convstudy.models.spec import spatial_shape
     from convstudy.pipeline.tfdata import train_dataset
     from convstudy.training import compile_model
 
@@ -187,8 +188,9 @@ def child_finetune(args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from convstudy.models.heads import check_head
-    from convstudy.models.resnet import build_backbone, build_finetune_model, build_head
+    from convstudy.models.heads import build_head
+    from convstudy.models.resnet import build_backbone, build_finetune_model
+    from convstudy.models.spec import check_head
     from convstudy.training import compile_model
 
     config, experiments = load(args.config)

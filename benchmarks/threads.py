@@ -56,7 +56,7 @@ def _head(threads: int, seconds: float) -> dict:
     import numpy as np
 
     from convstudy.config import birds_experiments, load_config, load_schema
-    from convstudy.models.resnet import build_head
+    from convstudy.models.heads import build_head
     from convstudy.pipeline import train_data
     from convstudy.runtime import RunOptions
     from convstudy.training import compile_model
@@ -92,7 +92,7 @@ def _resnet(kind: str, threads: int, seconds: float) -> dict:
     experiments = birds_experiments(load_config(), load_schema())
     settings = experiments["finetune_top"]["settings"]
     head_settings = experiments[settings["head"]]["settings"]
-    from convstudy.models.resnet import build_head
+    from convstudy.models.heads import build_head
 
     head = build_head(head_settings, tuple(backbone.output.shape[1:]), 200)
     model = build_finetune_model(backbone, head, shape, settings["unfreeze"])

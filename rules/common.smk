@@ -1,3 +1,4 @@
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -6,12 +7,12 @@ from pathlib import Path
 # another Snakefile uses it as a module (workflow.basedir is then that Snakefile's).
 WORKFLOW = Path(workflow.current_basedir).parent
 # The rules' logic lives in the convstudy package (src/), importable here without
-# installation (ahead of any installed copy); jobs import it the same way through
-# scripts/_src_path.py.
-SRC = str(WORKFLOW / "src")
-while SRC in sys.path:
-    sys.path.remove(SRC)
-sys.path.insert(0, SRC)
+# installation and ahead of any installed copy: set up by scripts/_src_path.py, which
+# every job imports first too.
+_path_setup = importlib.util.spec_from_file_location(
+    "_src_path", WORKFLOW / "scripts" / "_src_path.py"
+)
+_path_setup.loader.exec_module(importlib.util.module_from_spec(_path_setup))
 
 from snakemake.logging import logger
 
@@ -31,7 +32,7 @@ from convstudy.config import (
     needs_spatial,
     validate_config,
 )
-from convstudy.variants import ConfigError
+from convstudy.errors import ConfigError
 
 SCHEMA = load_schema(WORKFLOW / "config" / "config.schema.yaml")
 
@@ -353,12 +354,7 @@ def birds_eval_data(wildcards):
 
 def birds_image_mb():
     """Memory of the decoded image arrays, from the configured size and dataset."""
-    birds = config["birds"]
-    images = 11788 if birds["dataset"] == "cub200_2011" else 6033
-    if birds["source"] == "synthetic":
-        syn = birds["synthetic"]
-        images = syn["num_classes"] * (syn["train_per_class"] + syn["test_per_class"])
-    return int(images * birds["image_size"] ** 2 * 3 / 1e6)
+    return int(BIRDS_IMAGES[2] * config["birds"]["image_size"] ** 2 * 3 / 1e6)
 
 
 # The report (rules/report.smk).

@@ -1,6 +1,7 @@
-# Part 3 of the study: the final report over every experiment of every part that was
-# run (EXPERIMENTS, rules/common.smk). Figures are rules of their own, so that a change
-# to the templates renders the text again and redraws nothing.
+# The study's final report over every experiment of every part that was run
+# (EXPERIMENTS, rules/common.smk). The figures are jobs of their own (one rule, a job
+# per part and kind), so that a change to the templates renders the text again and
+# redraws nothing.
 
 from convstudy.report.parts import (
     check_references,

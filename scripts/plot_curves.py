@@ -3,7 +3,7 @@
 import _src_path  # noqa: F401  (first: makes convstudy importable)
 from convstudy.figures import learning_curve_figure
 from convstudy.logs import logged
-from convstudy.io import read_history
+from convstudy.files import read_history
 
 with logged(snakemake):
     learning_curve_figure(

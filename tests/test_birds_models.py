@@ -12,12 +12,13 @@ from convstudy import config as config_mod
 from convstudy.config import load_config, load_schema
 from convstudy.data.birds import prepare_birds
 from convstudy.data.synthetic_birds import write_synthetic_birds
+from convstudy.errors import ConfigError
 from convstudy.experiments import birds as exp
 from convstudy.experiments.common import EvalJob, TrainJob
-from convstudy.io import HISTORY_FIELDS, load_arrays, read_history, save_arrays
-from convstudy.models.heads import check_head, spatial_shape
+from convstudy.files import HISTORY_FIELDS, load_arrays, read_history, save_arrays
+from convstudy.models.heads import build_head
+from convstudy.models.spec import check_head, spatial_shape
 from convstudy.runtime import RunOptions
-from convstudy.variants import ConfigError
 
 keras = pytest.importorskip("keras")
 from convstudy.models import resnet  # noqa: E402
@@ -62,7 +63,7 @@ def test_spatial_shape_matches_the_backbone(size):
 def test_head_parameter_check_matches_keras(features, arch):
     settings = head_settings(features=features, architecture=arch)
     info = check_head(settings, 64, 7)
-    model = resnet.build_head(settings, info["input_shape"], 7)
+    model = build_head(settings, info["input_shape"], 7)
     assert model.count_params() == info["parameters"]
 
 
@@ -296,7 +297,7 @@ def test_finetune_model_starts_from_the_head(cached, unfreeze):
     what the head gives on those images' pooled features."""
     data = load_arrays(cached / "data.npz")
     keras.utils.set_random_seed(0)
-    head = resnet.build_head(head_settings(architecture={"dense": [8]}), (2048,), 3)
+    head = build_head(head_settings(architecture={"dense": [8]}), (2048,), 3)
     backbone = resnet.build_backbone(None, (32, 32, 3))
     extractor = resnet.build_extractor(backbone, (32, 32, 3), spatial=False)
     features = np.asarray(extractor.predict(data["x_test"], verbose=0))

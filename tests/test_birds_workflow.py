@@ -12,7 +12,7 @@ import yaml
 
 from conftest import copy_workflow, snakemake
 from convstudy.config import birds_experiments, load_config, load_schema
-from convstudy.io import HISTORY_FIELDS, load_arrays, read_history
+from convstudy.files import HISTORY_FIELDS, load_arrays, read_history
 
 pytestmark = pytest.mark.slow
 

@@ -149,10 +149,10 @@ def test_too_many_classes_is_an_error(archives):
 
 def test_checksum_mismatch(archives):
     with pytest.raises(ArchiveError, match="md5 checksum mismatch") as err:
-        verify_checksums(archives["cifar10"], "0" * 32, setting="cifar.local_md5")
+        verify_checksums(archives["cifar10"], "0" * 32, setting="cifar.local_checksums.archive")
     # The hint names the setting that holds the expected checksum.
     assert str(err.value).endswith(
-        "(a truncated or different file; for a file of your own, set cifar.local_md5)"
+        "(a truncated or different file; for a file of your own, set cifar.local_checksums.archive)"
     )
     assert verify_checksums(archives["cifar10"], md5sum(archives["cifar10"]).upper())
 
@@ -226,7 +226,7 @@ def test_bad_data_shape(tmp_path):
 def test_outputs_are_readable_by_others(tmp_path):
     import os
 
-    from convstudy.io import write_json
+    from convstudy.files import write_json
 
     old = os.umask(0o022)
     try:

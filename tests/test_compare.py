@@ -71,8 +71,9 @@ def test_welch_interval_when_the_replicates_differ(tmp_path):
     assert (val["B - A"], val["95% CI"]) == ("+0.1100", "[+0.0654, +0.1546]")
     assert val["test"] == "Welch: replicates differ (A: 0, 1, 2; B: 0, 1, 2, 3)"
     test = rows["cifar", "basenet", "test accuracy"]
-    # mean 0.43, sd 0.02, n 3: half-width t(0.975, 2) 4.3027 * 0.02 / sqrt(3) = 0.0497
-    assert (test["n A"], test["A mean"], test["A 95% CI"]) == ("3", "0.4300", "[0.3803, 0.4797]")
+    # mean 0.43, sd 0.02, n 3: half-width t(0.975, 2) 4.3027 * 0.02 / sqrt(3) = 0.0497,
+    # on the logit scale (divided by 0.43 * 0.57) and back: [0.3812, 0.4802].
+    assert (test["n A"], test["A mean"], test["A 95% CI"]) == ("3", "0.4300", "[0.3812, 0.4802]")
     assert test["B - A"] == "+0.0000"
     assert "Only in A (not compared): cifar/only_in_a" in out
 

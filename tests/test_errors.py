@@ -9,7 +9,7 @@ import pytest
 
 from conftest import snakemake
 from convstudy.config import check_config_files, coerce_strings, load_config, load_schema
-from convstudy.variants import ConfigError
+from convstudy.errors import ConfigError
 
 
 def test_a_key_given_twice_in_a_config_file_is_named(tmp_path):

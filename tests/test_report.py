@@ -21,7 +21,7 @@ from PIL import Image
 from conftest import copy_workflow, snakemake
 from convstudy.evaluate import classification_metrics, history_summary
 from convstudy.figures import accuracy_chart
-from convstudy.io import read_history, save_arrays, save_predictions, write_history, write_json
+from convstudy.files import read_history, save_arrays, save_predictions, write_history, write_json
 from convstudy.report import charts, method, parts, pdf, render, results, stats
 
 HAS_LATEXMK = shutil.which("latexmk") is not None

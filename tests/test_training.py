@@ -11,7 +11,7 @@ keras = pytest.importorskip("keras")
 from convstudy import runtime  # noqa: E402
 from convstudy.config import cifar_variants, load_config  # noqa: E402
 from convstudy.evaluate import classification_metrics, history_summary  # noqa: E402
-from convstudy.io import read_history, write_history  # noqa: E402
+from convstudy.files import read_history, write_history  # noqa: E402
 from convstudy.models.cnn import build_cnn  # noqa: E402
 from convstudy.pipeline.tfdata import eval_dataset, train_dataset  # noqa: E402
 from convstudy.training import (  # noqa: E402

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from convstudy.config import cifar_variants, load_config, load_schema, validate_config
-from convstudy.variants import ConfigError, deep_merge, descendants, resolve_variants
+from convstudy.errors import ConfigError
+from convstudy.variants import deep_merge, descendants, resolve_variants
 
 
 @pytest.fixture
@@ -176,14 +177,17 @@ def test_local_source_needs_a_path(config):
     from convstudy.config import archive_sources
 
     config["cifar"]["source"] = "local"
-    with pytest.raises(ConfigError, match="cifar.local_archive is not set"):
+    with pytest.raises(ConfigError, match=r"cifar.local_archives.archive is not set \(cifar100"):
         archive_sources(config, "cifar")
-    config["cifar"]["local_archive"] = "/data/cifar-100-python.tar.gz"
+    # Named like the birds part's settings: archives and checksums by role.
+    config["cifar"]["local_archives"] = {"archive": "/data/cifar-100-python.tar.gz"}
     archive = archive_sources(config, "cifar")["archive"]
     assert archive["md5"] == "eb9058c3a382ffc7106e4002c42a8d85"
     assert archive["path"] == "/data/cifar-100-python.tar.gz"
-    config["cifar"]["local_md5"] = "A" * 32
-    assert archive_sources(config, "cifar")["archive"]["md5"] == "a" * 32
+    config["cifar"]["local_checksums"] = {"archive": {"md5": "A" * 32}}
+    archive = archive_sources(config, "cifar")["archive"]
+    assert archive["md5"] == "a" * 32
+    assert archive["checksum_setting"] == "cifar.local_checksums.archive"
 
 
 def test_the_demo_config_is_valid():

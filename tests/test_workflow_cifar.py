@@ -119,15 +119,20 @@ BAD_CONFIGS = {
         {
             "cifar": {
                 "source": "local",
-                "local_archive": "x.tar.gz",
-                "local_md5": 12345678901234567890123456789012,
+                "local_archives": {"archive": "x.tar.gz"},
+                "local_checksums": {"archive": {"md5": 12345678901234567890123456789012}},
             }
         },
-        "invalid configuration: cifar.local_md5: the checksum is a number",
+        "invalid configuration: cifar.local_checksums.archive.md5: the checksum is a number",
     ),
     "no replicates": (
         {"replicates": 0},
         "invalid configuration: replicates: 0 is less than the minimum of 1",
+    ),
+    "a setting under its old name": (
+        {"cifar": {"local_archive": "x.tar.gz"}},
+        "invalid configuration: cifar.local_archive: renamed; write cifar.local_archives: "
+        "{archive: PATH}",
     ),
     "fractional replicates": (
         {"replicates": 1.5},
@@ -169,7 +174,13 @@ def test_bad_config_stops_before_any_job(workflow, case):
 def _local_archive_config(workflow, archive, md5):
     (workflow / "local.yaml").write_text(
         yaml.safe_dump(
-            {"cifar": {"source": "local", "local_archive": str(archive), "local_md5": md5}}
+            {
+                "cifar": {
+                    "source": "local",
+                    "local_archives": {"archive": str(archive)},
+                    "local_checksums": {"archive": {"md5": md5}},
+                }
+            }
         )
     )
 

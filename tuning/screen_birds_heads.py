@@ -31,8 +31,8 @@ from convstudy.config import (  # noqa: E402
     load_schema,
 )
 from convstudy.data.splits import stratified_split  # noqa: E402
-from convstudy.io import load_arrays  # noqa: E402
-from convstudy.models.resnet import build_head  # noqa: E402
+from convstudy.files import load_arrays  # noqa: E402
+from convstudy.models.heads import build_head  # noqa: E402
 from convstudy.training import make_optimizer  # noqa: E402
 from convstudy.variants import deep_merge  # noqa: E402
 

@@ -97,24 +97,24 @@ def parse(path: Path) -> ast.Module:
 
 @dataclass
 class Reach:
-    """What a job can run: for each package module reached, the top-level names its
-    code needs (a function, a class, a constant), or ``None`` for all of it."""
+    """What a job can run: ``code`` maps each package module reached to the top-level
+    names its code needs (a function, a class, a constant), or ``None`` for all of it."""
 
-    parts: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    code: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def entries(self) -> dict[str, list[str]]:
         """Modules reached in part: ``{module: sorted names}``."""
-        return {m: sorted(n) for m, n in sorted(self.parts.items()) if n is not None}
+        return {m: sorted(n) for m, n in sorted(self.code.items()) if n is not None}
 
     @property
     def modules(self) -> list[str]:
         """Modules reached whole, sorted."""
-        return sorted(m for m, n in self.parts.items() if n is None)
+        return sorted(m for m, n in self.code.items() if n is None)
 
     def covered(self) -> set[str]:
         """Every module of which some code is in the digest."""
-        return set(self.parts)
+        return set(self.code)
 
 
 def _bound(node: ast.stmt) -> set[str]:
@@ -206,7 +206,7 @@ def _counted(tree: ast.Module, names: Iterable[str] | None) -> list[ast.stmt]:
     return [node for node in body if id(node) in counted]
 
 
-def _parts(
+def _statements(
     module: str, names: frozenset[str] | None, package: Path
 ) -> tuple[list[ast.stmt], list[ast.stmt], list[ast.stmt]]:
     """The code of ``names`` of a module: (statements in the digest, statements whose
@@ -286,7 +286,7 @@ def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
             continue
         reached[module] = now
         is_package = module_file(module, package).name == "__init__.py"
-        _, followed, imports = _parts(module, now, package)
+        _, followed, imports = _statements(module, now, package)
         todo.extend(_requests(followed, module, is_package, package))
         todo.extend(_requests(imports, module, is_package, package, run_only=True))
     # A package reached only as the parent of a module still counts: its __init__ runs.
@@ -295,13 +295,13 @@ def script_reach(script: str | Path, package: Path = PACKAGE) -> Reach:
 
 def reach_imports(reach: Reach, package: Path = PACKAGE) -> set[str]:
     """Every name imported in the code of ``reach`` (third-party included)."""
-    names = set()
-    for module, parts in reach.parts.items():
+    imported = set()
+    for module, names in reach.code.items():
         file = module_file(module, package)
-        names |= imported_names(
-            _parts(module, parts, package)[0], module, file.name == "__init__.py"
+        imported |= imported_names(
+            _statements(module, names, package)[0], module, file.name == "__init__.py"
         )
-    return names
+    return imported
 
 
 def _dump(node: ast.AST) -> str:
@@ -318,8 +318,8 @@ def _dump_without_docstrings(node: ast.AST) -> str:
 
 
 def _reach_lines(reach: Reach, package: Path) -> Iterable[str]:
-    for module, parts in reach.parts.items():
-        for node in _parts(module, parts, package)[0]:
+    for module, names in reach.code.items():
+        for node in _statements(module, names, package)[0]:
             yield f"{module}:{_dump(node)}\n"
 
 

@@ -152,9 +152,9 @@ def compare_experiment(part: str, name: str, a: list[Replicate], b: list[Replica
     for measure in MEASURES:
         va = [r.values[measure] for r in a]
         vb = [r.values[measure] for r in b]
-        rows.append(
-            Row(part, name, measure, t_interval(va), t_interval(vb), difference(va, vb), method)
-        )
+        # Both measures are accuracies: their intervals (logit scale) stay within [0, 1].
+        per_run = (t_interval(va, bounded=True), t_interval(vb, bounded=True))
+        rows.append(Row(part, name, measure, *per_run, difference(va, vb), method))
     return rows
 
 

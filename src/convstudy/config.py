@@ -20,12 +20,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .data.birds import DATASET_ARCHIVES as BIRDS_ARCHIVES
-from .models.heads import check_head
-from .models.spec import check_cnn_architecture
+from .datasets import DATASETS
+from .errors import ConfigError
+from .models.spec import check_cnn_architecture, check_head
 from .models.weights import WeightsError, check_resnet50_weights
 from .runtime import BACKENDS
-from .variants import ConfigError, resolve_variants, select, sorted_keys
+from .variants import resolve_variants, select, sorted_keys
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -56,10 +56,6 @@ def _validator_with_defaults(schema: Mapping):
 
     cls = jsonschema.validators.extend(base, {"properties": set_defaults})
     return cls(schema)
-
-
-#: Classes of each dataset: ``num_classes`` may not ask for more.
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "cub200": 200, "cub200_2011": 200}
 
 
 def _dotted(path) -> str:
@@ -156,6 +152,20 @@ def coerce_strings(value, schema: Mapping, root: Mapping | None = None):
     return value
 
 
+#: Settings that were renamed: {(section, old key): the new setting, as a user writes it}.
+RENAMED = {
+    ("cifar", "local_archive"): "cifar.local_archives: {archive: PATH}",
+    ("cifar", "local_md5"): "cifar.local_checksums: {archive: {md5: MD5}}",
+}
+
+
+def check_renamed(config: Mapping) -> None:
+    """A setting given under its old name: one line with the new one."""
+    for (section, key), new in RENAMED.items():
+        if (config.get(section) or {}).get(key) is not None:
+            raise ConfigError(f"{section}.{key}: renamed; write {new}")
+
+
 def validate_config(config: dict, schema: Mapping | None = None) -> dict:
     """Validate in place (filling defaults); raise ConfigError naming the problem.
 
@@ -164,6 +174,7 @@ def validate_config(config: dict, schema: Mapping | None = None) -> dict:
     on the command line are read as what the schema expects first.
     """
     schema = schema if schema is not None else load_schema()
+    check_renamed(config)
     coerced = coerce_strings(config, schema)
     config.clear()
     config.update(coerced)
@@ -189,7 +200,7 @@ def check_class_counts(config: Mapping) -> None:
         if not section.get("enabled", True) or wanted is None:
             continue
         dataset = section.get("dataset")
-        have, what = DATASET_CLASSES.get(dataset), dataset
+        have, what = DATASETS[dataset].classes if dataset in DATASETS else None, dataset
         if part == "birds" and section.get("source") == "synthetic":
             have = (section.get("synthetic") or {}).get("num_classes", have)
             what = f"the synthetic {dataset} (birds.synthetic.num_classes)"
@@ -358,35 +369,8 @@ def needs_spatial(config: Mapping, schema: Mapping | None = None) -> bool:
 
 # ------------------------------------------------------------------ inputs
 
-#: Archives of each dataset by role, as keys of the ``datasets`` catalogue.
-DATASET_ARCHIVES = {
-    "cifar100": {"archive": "cifar100"},
-    "cifar10": {"archive": "cifar10"},
-    **BIRDS_ARCHIVES,
-}
 #: The catalogue entry of the weights behind ``birds.weights: imagenet``.
 IMAGENET_WEIGHTS = "resnet50_imagenet"
-
-
-def _local_settings(config: Mapping, part: str) -> tuple[dict, dict, str]:
-    """(paths by role, checksums by role, setting name) of a part's local archives.
-
-    CIFAR has one archive (``local_archive``, ``local_md5``); the birds datasets one
-    or two by role (``local_archives``, ``local_checksums``).
-    """
-    section = config[part]
-    if part == "cifar":
-        md5 = section.get("local_md5")
-        return (
-            {"archive": section.get("local_archive")},
-            ({"archive": {"md5": md5}} if md5 else {}),
-            "cifar.local_archive",
-        )
-    return (
-        section.get("local_archives") or {},
-        section.get("local_checksums") or {},
-        "birds.local_archives",
-    )
 
 
 def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
@@ -401,8 +385,9 @@ def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
     section = config[part]
     dataset, source = section["dataset"], section["source"]
     results = config["results_dir"].rstrip("/")
-    local, own_sums, setting = _local_settings(config, part)
-    roles = DATASET_ARCHIVES[dataset]
+    local = section.get("local_archives") or {}
+    own_sums = section.get("local_checksums") or {}
+    roles = DATASETS[dataset].archives
     out = {}
     for role, key in roles.items():
         if key not in config["datasets"]:
@@ -415,11 +400,12 @@ def archive_sources(config: Mapping, part: str) -> dict[str, dict[str, Any]]:
         urls: list[str] = []
         if source == "local":
             if not local.get(role):
-                where = setting if part == "cifar" else f"{setting}.{role}"
-                needs = "" if part == "cifar" else f" ({dataset} needs: {', '.join(roles)})"
-                raise ConfigError(f"{part}.source is 'local' but {where} is not set{needs}")
+                raise ConfigError(
+                    f"{part}.source is 'local' but {part}.local_archives.{role} is not set "
+                    f"({dataset} needs: {', '.join(roles)})"
+                )
             path = local[role]
-            sum_setting = "cifar.local_md5" if part == "cifar" else f"{part}.local_checksums.{role}"
+            sum_setting = f"{part}.local_checksums.{role}"
             if own_sums.get(role):
                 sums = {"md5": own_sums[role].get("md5"), "sha256": own_sums[role].get("sha256")}
         elif source == "synthetic":

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .files import atomic_path  # noqa: E402
 from .report.parts import PER_CLASS_SHOWN  # noqa: E402
 from .report.results import best_and_worst  # noqa: E402
 from .report.stats import Interval  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .io import atomic_path, read_json, write_history, write_json
+from .files import atomic_path, read_json, write_history, write_json
 from .logs import PROGRESS_EVERY, Progress
 from .runtime import RunOptions
 

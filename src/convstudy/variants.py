@@ -13,13 +13,11 @@ from typing import Any
 
 import jsonschema
 
+from .errors import ConfigError
+
 #: Keys of a variant entry that describe it rather than configure it: changing
 #: them must not retrain anything.
 META_KEYS = ("base", "description")
-
-
-class ConfigError(ValueError):
-    """A configuration problem, reported before any job runs."""
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:

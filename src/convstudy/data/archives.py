@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..io import atomic_path
+from ..files import atomic_path
 from ..logs import PROGRESS_EVERY, Progress, duration
 
 log = logging.getLogger(__name__)

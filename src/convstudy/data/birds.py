@@ -14,21 +14,21 @@ decoded, converted to RGB (greyscale and CMYK JPEGs exist in CUB), resized and
 written into its row of an array allocated beforehand. Memory therefore holds
 the final arrays plus a few images in flight, never the archive or a second
 copy of the arrays. The validation split is drawn from the labels before any
-image is decoded, so each image goes straight to its part.
+image is decoded, so each image goes straight to its split.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..io import save_arrays, write_json
+from ..files import save_arrays, write_json
 from .archives import (
     UNREADABLE,
     ArchiveError,
@@ -42,13 +42,8 @@ from .splits import format_split_table, split_table, stratified_split
 
 log = logging.getLogger(__name__)
 
-#: Archives of each dataset, by role; the ``datasets:`` catalogue entry of each role.
-DATASET_ARCHIVES = {
-    "cub200": {"images": "cub200_images", "lists": "cub200_lists"},
-    "cub200_2011": {"archive": "cub200_2011"},
-}
-
-PARTS = ("train", "val", "test")
+#: The splits of the prepared data, in the order they are stored.
+SPLITS = ("train", "val", "test")
 
 #: How many decoded images may wait for their row at once (bounds memory).
 _IN_FLIGHT = 64
@@ -63,16 +58,16 @@ class BirdsIndex:
     """What goes where, known before any image is decoded."""
 
     class_names: list[str]
-    #: Paths relative to the images folder, per part, in row order.
+    #: Paths relative to the images folder, per split, in row order.
     files: dict[str, list[str]]
     labels: dict[str, np.ndarray]
-    #: Archive member name -> (part, row).
+    #: Archive member name -> (split, row).
     members: dict[str, tuple[str, int]] = field(default_factory=dict)
     #: Prefix of image members inside the image archive.
     image_prefix: str = ""
 
     def counts(self) -> dict[str, int]:
-        return {part: len(self.files[part]) for part in PARTS}
+        return {split: len(self.files[split]) for split in SPLITS}
 
 
 # --------------------------------------------------------------------------- archives
@@ -115,19 +110,19 @@ def read_lists_2010(lists_archive: str | Path) -> dict:
     class_dirs = _lines(text["lists/classes.txt"])
     index = {d: i for i, d in enumerate(class_dirs)}
     out = {"class_dirs": class_dirs, "image_prefix": "images/"}
-    for part in ("train", "test"):
-        files = _lines(text[f"lists/{part}.txt"])
+    for split in ("train", "test"):
+        files = _lines(text[f"lists/{split}.txt"])
         labels = []
         for path in files:
             class_dir = path.split("/", 1)[0]
             if "/" not in path or class_dir not in index:
                 raise ArchiveError(
-                    f"{lists_archive}: lists/{part}.txt names {path!r}, whose folder is "
+                    f"{lists_archive}: lists/{split}.txt names {path!r}, whose folder is "
                     "not a class of lists/classes.txt"
                 )
             labels.append(index[class_dir])
-        out[f"files_{part}"] = files
-        out[f"y_{part}"] = np.asarray(labels, dtype=np.int64)
+        out[f"files_{split}"] = files
+        out[f"y_{split}"] = np.asarray(labels, dtype=np.int64)
     return out
 
 
@@ -143,7 +138,7 @@ def read_lists_2011(archive: str | Path) -> dict:
     class_dirs = [tables["classes"][i] for i in class_ids]
     position = {cid: i for i, cid in enumerate(class_ids)}
     out = {"class_dirs": class_dirs, "image_prefix": f"{top}/images/"}
-    parts: dict[str, tuple[list, list]] = {"train": ([], []), "test": ([], [])}
+    splits: dict[str, tuple[list, list]] = {"train": ([], []), "test": ([], [])}
     for image_id in sorted(tables["images"]):
         try:
             cls = int(tables["image_class_labels"][image_id])
@@ -154,25 +149,38 @@ def read_lists_2011(archive: str | Path) -> dict:
             ) from None
         if cls not in position:
             raise ArchiveError(f"{archive}: image {image_id} has class {cls}, not in classes.txt")
-        files, labels = parts["train" if is_train == 1 else "test"]
+        files, labels = splits["train" if is_train == 1 else "test"]
         files.append(tables["images"][image_id])
         labels.append(position[cls])
-    for part, (files, labels) in parts.items():
-        out[f"files_{part}"] = files
-        out[f"y_{part}"] = np.asarray(labels, dtype=np.int64)
+    for split, (files, labels) in splits.items():
+        out[f"files_{split}"] = files
+        out[f"y_{split}"] = np.asarray(labels, dtype=np.int64)
     return out
 
 
+@dataclass(frozen=True)
+class BirdsLayout:
+    """How a birds dataset's archives are read: its lists (classes, official split) from
+    the archive of role ``lists``, its images from the archive of role ``images``."""
+
+    read_lists: Callable[[str | Path], dict]
+    lists: str
+    images: str
+
+
+LAYOUTS = {
+    "cub200": BirdsLayout(read_lists_2010, lists="lists", images="images"),
+    "cub200_2011": BirdsLayout(read_lists_2011, lists="archive", images="archive"),
+}
+
+
 def read_lists(dataset: str, archives: Mapping[str, str | Path]) -> dict:
-    if dataset == "cub200":
-        return read_lists_2010(archives["lists"])
-    if dataset == "cub200_2011":
-        return read_lists_2011(archives["archive"])
-    raise ValueError(f"unknown birds dataset {dataset!r}")
+    layout = LAYOUTS[dataset]
+    return layout.read_lists(archives[layout.lists])
 
 
 def image_archive(dataset: str, archives: Mapping[str, str | Path]) -> str | Path:
-    return archives["images"] if dataset == "cub200" else archives["archive"]
+    return archives[LAYOUTS[dataset].images]
 
 
 # --------------------------------------------------------------------------- split
@@ -195,10 +203,10 @@ def make_index(
     if k > len(class_dirs):
         raise ValueError(f"num_classes is {k} but the dataset has {len(class_dirs)} classes")
     files, labels = {}, {}
-    for part in ("train", "test"):
-        keep = np.flatnonzero(lists[f"y_{part}"] < k)
-        files[part] = [lists[f"files_{part}"][i] for i in keep]
-        labels[part] = lists[f"y_{part}"][keep]
+    for split in ("train", "test"):
+        keep = np.flatnonzero(lists[f"y_{split}"] < k)
+        files[split] = [lists[f"files_{split}"][i] for i in keep]
+        labels[split] = lists[f"y_{split}"][keep]
     missing = sorted(set(range(k)) - set(labels["train"].tolist()))
     if missing:
         raise ValueError(f"classes without training images: {[class_dirs[c] for c in missing]}")
@@ -212,12 +220,12 @@ def make_index(
     labels["test"] = labels["test"].astype(np.int32)
     prefix = lists["image_prefix"]
     members = {}
-    for part in PARTS:
-        for row, path in enumerate(files[part]):
+    for split in SPLITS:
+        for row, path in enumerate(files[split]):
             name = prefix + path
             if name in members:
-                raise ArchiveError(f"{path} is listed twice (in {members[name][0]} and {part})")
-            members[name] = (part, row)
+                raise ArchiveError(f"{path} is listed twice (in {members[name][0]} and {split})")
+            members[name] = (split, row)
     return BirdsIndex(
         class_names=[_display_name(d) for d in class_dirs[:k]],
         files=files,
@@ -262,8 +270,10 @@ def decode_image(raw: bytes, size: tuple[int, int], what: str) -> np.ndarray:
 
 
 def allocate(index: BirdsIndex, size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """The final image arrays, one per part, allocated once."""
-    return {part: np.empty((len(index.files[part]), *size, 3), dtype=np.uint8) for part in PARTS}
+    """The final image arrays, one per split, allocated once."""
+    return {
+        split: np.empty((len(index.files[split]), *size, 3), dtype=np.uint8) for split in SPLITS
+    }
 
 
 def fill_images(
@@ -288,9 +298,9 @@ def fill_images(
     pending = []
 
     def place(future, name):
-        part, row = index.members[name]
+        split, row = index.members[name]
         try:
-            images[part][row] = future.result()
+            images[split][row] = future.result()
         except BadImageError as exc:
             if on_bad_image == "error":
                 raise BadImageError(
@@ -333,24 +343,24 @@ def drop_rows(index: BirdsIndex, images: dict[str, np.ndarray], bad_members: Seq
 
     The result is a leading slice of the same buffer: no second copy.
     """
-    by_part: dict[str, set[int]] = {part: set() for part in PARTS}
+    by_split: dict[str, set[int]] = {split: set() for split in SPLITS}
     for name in bad_members:
-        part, row = index.members[name]
-        by_part[part].add(row)
-    for part, rows in by_part.items():
+        split, row = index.members[name]
+        by_split[split].add(row)
+    for split, rows in by_split.items():
         if not rows:
             continue
-        keep = [r for r in range(len(index.files[part])) if r not in rows]
+        keep = [r for r in range(len(index.files[split])) if r not in rows]
         for new, old in enumerate(keep):
             if new != old:
-                images[part][new] = images[part][old]
-        images[part] = images[part][: len(keep)]
-        index.files[part] = [index.files[part][r] for r in keep]
-        index.labels[part] = index.labels[part][keep]
+                images[split][new] = images[split][old]
+        images[split] = images[split][: len(keep)]
+        index.files[split] = [index.files[split][r] for r in keep]
+        index.labels[split] = index.labels[split][keep]
     index.members = {
-        index.image_prefix + path: (part, row)
-        for part in PARTS
-        for row, path in enumerate(index.files[part])
+        index.image_prefix + path: (split, row)
+        for split in SPLITS
+        for row, path in enumerate(index.files[split])
     }
 
 
@@ -384,15 +394,15 @@ def load_birds(
     if bad:
         drop_rows(index, images, bad)
     data = {"class_names": index.class_names}
-    for part in PARTS:
-        data[f"x_{part}"] = images[part]
-        data[f"y_{part}"] = index.labels[part]
-        data[f"files_{part}"] = np.asarray(index.files[part], dtype=str)
+    for split in SPLITS:
+        data[f"x_{split}"] = images[split]
+        data[f"y_{split}"] = index.labels[split]
+        data[f"files_{split}"] = np.asarray(index.files[split], dtype=str)
     return data, bad
 
 
 def birds_table(data: Mapping) -> dict[str, dict[str, int]]:
-    return split_table(data["class_names"], {p: data[f"y_{p}"] for p in PARTS})
+    return split_table(data["class_names"], {p: data[f"y_{p}"] for p in SPLITS})
 
 
 def prepare_birds(

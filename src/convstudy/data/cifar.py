@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import save_arrays, write_json
+from ..files import save_arrays, write_json
 from .archives import ArchiveError, check_archive, read_members
 from .splits import cap_per_class, format_split_table, split_table, stratified_split
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
+from ..files import atomic_path
 from .cifar import LAYOUTS
 
 CIFAR100_FINE = [

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..io import load_arrays
+from ..files import load_arrays
 from ..logs import Progress
 from ..runtime import RunOptions, configure
 from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save
@@ -39,9 +39,9 @@ def extract_features(
     configure(options)
     import numpy as np
 
-    from ..io import save_arrays
-    from ..models.heads import FEATURE_DIM
+    from ..files import save_arrays
     from ..models.resnet import build_backbone, build_extractor
+    from ..models.spec import FEATURE_DIM
 
     data = load_arrays(data_path)
     shape = data["x_train"].shape[1:]
@@ -58,27 +58,29 @@ def extract_features(
     pooled = {"class_names": data["class_names"]}
     maps = {"class_names": data["class_names"]} if spatial else None
     timing = {}
-    for part in ("train", "val", "test"):
-        x = data[f"x_{part}"]
+    for split in ("train", "val", "test"):
+        x = data[f"x_{split}"]
         n = len(x)
-        pooled[f"x_{part}"] = np.empty((n, FEATURE_DIM), dtype=np.float32)
-        pooled[f"y_{part}"] = data[f"y_{part}"]
+        pooled[f"x_{split}"] = np.empty((n, FEATURE_DIM), dtype=np.float32)
+        pooled[f"y_{split}"] = data[f"y_{split}"]
         if spatial:
-            maps[f"x_{part}"] = np.empty((n, *map_shape), dtype=np.float16)
-            maps[f"y_{part}"] = data[f"y_{part}"]
+            maps[f"x_{split}"] = np.empty((n, *map_shape), dtype=np.float16)
+            maps[f"y_{split}"] = data[f"y_{split}"]
         began = time.perf_counter()
-        progress = Progress(f"features of {part}", n, "images", logger=log)
+        progress = Progress(f"features of {split}", n, "images", logger=log)
         for first in range(0, n, batch_size):
             progress.update(first)
             out = extractor.predict_on_batch(x[first : first + batch_size])
             if spatial:
-                pooled[f"x_{part}"][first : first + batch_size] = np.asarray(out[0])
-                maps[f"x_{part}"][first : first + batch_size] = np.asarray(out[1])
+                pooled[f"x_{split}"][first : first + batch_size] = np.asarray(out[0])
+                maps[f"x_{split}"][first : first + batch_size] = np.asarray(out[1])
             else:
-                pooled[f"x_{part}"][first : first + batch_size] = np.asarray(out)
+                pooled[f"x_{split}"][first : first + batch_size] = np.asarray(out)
         seconds = time.perf_counter() - began
-        timing[part] = {"images": n, "seconds": round(seconds, 2)}
-        log.info("%s: %d images in %.1fs (%.1f images/s)", part, n, seconds, n / max(seconds, 1e-9))
+        timing[split] = {"images": n, "seconds": round(seconds, 2)}
+        log.info(
+            "%s: %d images in %.1fs (%.1f images/s)", split, n, seconds, n / max(seconds, 1e-9)
+        )
     save_arrays(pooled_out, pooled)
     if spatial:
         save_arrays(spatial_out, maps)
@@ -88,7 +90,7 @@ def extract_features(
 def train_head(features_path: str | Path, settings: Mapping, job: TrainJob) -> list[dict]:
     """Train one head on cached features (the backbone never runs here)."""
     configure(job.options)
-    from ..models.resnet import build_head
+    from ..models.heads import build_head
 
     data = job.data(features_path)
     model = build_head(settings, data["x_train"].shape[1:], len(data["class_names"]), name=job.name)

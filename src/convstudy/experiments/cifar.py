@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_arrays
+from ..files import load_arrays
 from ..runtime import configure
 from .common import EvalJob, TrainJob, evaluate_and_save, fit_and_save
 

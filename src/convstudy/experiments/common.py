@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_arrays
+from ..files import load_arrays
 from ..runtime import RunOptions
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class EvalJob:
 
     def provenance(self, started: str) -> dict:
         """How the run was trained and evaluated: versions, commit, machine, code."""
-        from ..io import read_json
+        from ..files import read_json
         from ..provenance import provenance
 
         out = {"evaluation": {**provenance(self.options.threads, started), "code": self.code}}
@@ -162,12 +162,12 @@ def evaluate_and_save(
 ) -> dict:
     """Test metrics of a saved model on ``data`` (``x_test``, ``y_test``,
     ``class_names``), with the summary of its training history, and its per-image
-    predictions (:func:`convstudy.io.save_predictions`); the run's identity
+    predictions (:func:`convstudy.files.save_predictions`); the run's identity
     (part, experiment, replicate, seed, backend) and ``record`` go into the metrics
     file as they are. The runtime must be configured (:func:`convstudy.runtime.configure`).
     """
     from ..evaluate import classification_metrics, history_summary
-    from ..io import read_history, save_predictions, write_json
+    from ..files import read_history, save_predictions, write_json
     from ..models import load_model, trainable_parameters
     from ..pipeline import eval_data
     from ..provenance import now

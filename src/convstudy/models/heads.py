@@ -1,58 +1,48 @@
-"""Pure-Python checks of the birds' classifier heads (no TensorFlow import).
+"""The birds' classifier heads: small Keras models from cached ResNet50 features
+(pooled 2048-d vectors or the last spatial maps) to class probabilities.
 
-The Snakefile rejects a head that cannot fit its features before any job runs;
-:mod:`convstudy.models.resnet` builds the same layers in Keras.
+Their shape checks live in :mod:`convstudy.models.spec` (no TensorFlow), so the
+Snakefile can run them while it parses the config.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-#: ResNet50's downsampling: the last maps are ceil(size / 32) pixels high and wide.
-RESNET_STRIDE = 32
-FEATURE_DIM = 2048
-#: Fine-tuning depth: train the stages from this one up (``all``: every layer).
-STAGES = ("conv5", "conv4", "conv3", "conv2", "all")
-#: ImageNet channel means (BGR) of the Caffe-style preprocessing ResNet50 was trained with.
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+import keras
+from keras import layers
 
 
-def spatial_shape(image_size: int | Sequence[int]) -> tuple[int, int, int]:
-    """Shape of ResNet50's last maps for images of ``image_size``."""
-    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
-
-    def out(n):
-        # 7x7/2 conv (padded by 3), 3x3/2 pool (padded by 1), then three stride-2 stages.
-        n = (n + 6 - 7) // 2 + 1
-        n = (n + 2 - 3) // 2 + 1
-        for _ in range(3):
-            n = (n - 1) // 2 + 1
-        return n
-
-    return out(h), out(w), FEATURE_DIM
-
-
-def check_head(settings: Mapping, image_size: int, num_classes: int | None = None) -> dict:
-    """Check a head fits its features; return ``{"input_shape", "parameters"}``."""
+def build_head(
+    settings: Mapping, input_shape: Sequence[int], num_classes: int, name: str = "head"
+) -> keras.Model:
+    """Features -> class probabilities, as the head's ``architecture`` says."""
     arch = settings["architecture"]
-    if settings["features"] == "pooled":
-        if arch["conv"]:
-            raise ValueError("convolutional layers need the spatial maps: set features: spatial")
-        shape: tuple[int, ...] = (FEATURE_DIM,)
-    else:
-        shape = spatial_shape(image_size)
-        if min(shape[:2]) < 1:
-            raise ValueError(f"images of {image_size} pixels leave no spatial maps")
-    params = 0
-    channels = FEATURE_DIM
     bn = arch["batchnorm"]
-    for conv in arch["conv"]:
-        params += conv["kernel_size"] ** 2 * channels * conv["filters"]
-        params += 4 * conv["filters"] if bn else conv["filters"]
-        channels = conv["filters"]
-    for units in arch["dense"]:
-        params += channels * units + (4 * units if bn else units)
-        channels = units
-    if num_classes is not None:
-        params += channels * num_classes + num_classes
-    return {"input_shape": shape, "parameters": params}
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = inputs
+    if arch["input_dropout"] > 0:
+        x = layers.Dropout(arch["input_dropout"], name="input_dropout")(x)
+    for i, conv in enumerate(arch["conv"], start=1):
+        x = layers.Conv2D(
+            conv["filters"],
+            conv["kernel_size"],
+            padding="same",
+            use_bias=not bn,
+            name=f"conv{i}",
+        )(x)
+        if bn:
+            x = layers.BatchNormalization(name=f"conv{i}_bn")(x)
+        x = layers.ReLU(name=f"conv{i}_relu")(x)
+    if len(input_shape) == 3:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    for i, units in enumerate(arch["dense"], start=1):
+        x = layers.Dense(units, use_bias=not bn, name=f"dense{i}")(x)
+        if bn:
+            x = layers.BatchNormalization(name=f"dense{i}_bn")(x)
+        x = layers.ReLU(name=f"dense{i}_relu")(x)
+        if arch["dropout"] > 0:
+            x = layers.Dropout(arch["dropout"], name=f"dense{i}_dropout")(x)
+    x = layers.Dense(num_classes, name="logits")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)

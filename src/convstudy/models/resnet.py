@@ -1,24 +1,22 @@
-"""ResNet50 for the birds: frozen feature extractor, classifier heads, fine-tuning model.
+"""ResNet50 for the birds: the backbone, the frozen feature extractor, the fine-tuning
+model (a trained head from :mod:`convstudy.models.heads` put back on top of the
+backbone, so fine-tuning's first stage, training the head on the frozen base, is the
+head experiment itself, run on the cache).
 
-A head is a small Keras model from cached ResNet50 features (pooled 2048-d
-vectors or the last spatial maps) to class probabilities. Fine-tuning puts the
-trained head back on top of the backbone, so its first stage (training the
-head on the frozen base) is the head experiment itself, run on the cache.
-
-The shape checks live in :mod:`convstudy.models.heads` (no TensorFlow), so
-the Snakefile can run them while it parses the config.
+The shape checks live in :mod:`convstudy.models.spec` (no TensorFlow), so the
+Snakefile can run them while it parses the config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 from keras import layers
 
 from . import trainable_parameters
-from .heads import CAFFE_MEAN_BGR, STAGES
+from .spec import CAFFE_MEAN_BGR, STAGES
 from .weights import check_resnet50_weights
 
 
@@ -77,41 +75,6 @@ def build_extractor(
         else pooled
     )
     return keras.Model(inputs, outputs, name="resnet50_features")
-
-
-def build_head(
-    settings: Mapping, input_shape: Sequence[int], num_classes: int, name: str = "head"
-) -> keras.Model:
-    """Features -> class probabilities, as the head's ``architecture`` says."""
-    arch = settings["architecture"]
-    bn = arch["batchnorm"]
-    inputs = keras.Input(shape=tuple(input_shape), name="features")
-    x = inputs
-    if arch["input_dropout"] > 0:
-        x = layers.Dropout(arch["input_dropout"], name="input_dropout")(x)
-    for i, conv in enumerate(arch["conv"], start=1):
-        x = layers.Conv2D(
-            conv["filters"],
-            conv["kernel_size"],
-            padding="same",
-            use_bias=not bn,
-            name=f"conv{i}",
-        )(x)
-        if bn:
-            x = layers.BatchNormalization(name=f"conv{i}_bn")(x)
-        x = layers.ReLU(name=f"conv{i}_relu")(x)
-    if len(input_shape) == 3:
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
-    for i, units in enumerate(arch["dense"], start=1):
-        x = layers.Dense(units, use_bias=not bn, name=f"dense{i}")(x)
-        if bn:
-            x = layers.BatchNormalization(name=f"dense{i}_bn")(x)
-        x = layers.ReLU(name=f"dense{i}_relu")(x)
-        if arch["dropout"] > 0:
-            x = layers.Dropout(arch["dropout"], name=f"dense{i}_dropout")(x)
-    x = layers.Dense(num_classes, name="logits")(x)
-    outputs = layers.Activation("softmax", dtype="float32", name="softmax")(x)
-    return keras.Model(inputs, outputs, name=name)
 
 
 def set_trainable_stages(backbone: keras.Model, unfreeze: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_arrays, read_history
+from ..files import load_arrays, read_history
 from .results import (
     aggregate,
     best_experiment,

@@ -128,8 +128,6 @@ def run_parts(config: Mapping, experiments: Mapping[str, Mapping]) -> list[str]:
 #: what was done: left out of the report's params, so changing them renders nothing.
 _NOT_DESCRIBED = (
     "enabled",
-    "local_archive",
-    "local_md5",
     "local_archives",
     "local_checksums",
     "inference_batch_size",

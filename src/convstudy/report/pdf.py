@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..io import atomic_path
+from ..files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from ..io import atomic_path
+from ..files import atomic_path
 from . import templates
 from .context import report_context
 from .results import (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, load_predictions, read_json
+from ..files import atomic_path, load_predictions, read_json
 from .stats import (
     Interval,
     StepComparison,

@@ -1,4 +1,4 @@
-"""Atomic file writing and the array/JSON formats shared by every part.
+"""The files every part writes and reads: atomic writes, arrays, JSON, histories, predictions.
 
 Every output is written under a temporary name and renamed into place, so a
 failed or killed job leaves no partial file behind.
