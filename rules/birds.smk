@@ -83,8 +83,8 @@ rule extract_birds_features:
         f"{LOGS}/birds/features.log",
     benchmark:
         f"{BENCHMARKS}/birds/features.tsv"
-    priority: jobsize.priority(BIRDS_IMAGES[2] * resnet50_macs())
-    threads: MOST_THREADS
+    priority: SIZES.extraction_priority()
+    threads: SIZES.most
     resources:
         mem_mb=lambda wc, attempt: (6000 + 3 * birds_image_mb()) * attempt,
         runtime=120,
@@ -114,7 +114,7 @@ rule train_birds_head:
         f"{LOGS}/birds/{{birds_head}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_head}}/rep{{rep}}/train.tsv"
-    priority: head_priority
+    priority: lambda wc: SIZES.head_priority(wc.birds_head)
     threads: 1
     resources:
         mem_mb=tf_mem_mb(6000),
@@ -150,8 +150,8 @@ rule finetune_birds:
         f"{LOGS}/birds/{{birds_finetune}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_finetune}}/rep{{rep}}/train.tsv"
-    priority: finetune_priority
-    threads: MOST_THREADS
+    priority: lambda wc: SIZES.finetune_priority(wc.birds_finetune)
+    threads: SIZES.most
     resources:
         mem_mb=lambda wc, attempt: (12000 + birds_image_mb()) * attempt,
         # About 10 minutes per epoch of CUB-200 at 224 on 4 CPU cores; far less on a GPU.
@@ -185,7 +185,7 @@ rule evaluate_birds:
         f"{LOGS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.log",
     benchmark:
         f"{BENCHMARKS}/birds/{{birds_experiment}}/rep{{rep}}/evaluate.tsv"
-    threads: birds_eval_threads
+    threads: lambda wc: SIZES.birds_eval_threads(wc.birds_experiment)
     resources:
         mem_mb=lambda wc, attempt: (6000 + birds_image_mb()) * attempt,
         runtime=30,

@@ -80,8 +80,8 @@ rule train_cifar:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/train.log",
     benchmark:
         f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/train.tsv"
-    priority: cifar_priority
-    threads: cifar_threads
+    priority: lambda wc: SIZES.cifar_priority(wc.variant)
+    threads: lambda wc: SIZES.cifar_threads(wc.variant)
     resources:
         mem_mb=tf_mem_mb(6000),
         runtime=lambda wc: training_runtime(CIFAR_VARIANTS[wc.variant]["settings"], 1.5),
@@ -111,7 +111,7 @@ rule evaluate_cifar:
         f"{LOGS}/cifar/{{variant}}/rep{{rep}}/evaluate.log",
     benchmark:
         f"{BENCHMARKS}/cifar/{{variant}}/rep{{rep}}/evaluate.tsv"
-    threads: cifar_threads
+    threads: lambda wc: SIZES.cifar_threads(wc.variant)
     resources:
         mem_mb=4000,
         runtime=20,

@@ -248,50 +248,18 @@ def part_files(part, name):
 
 # Threads by job size, and the longest jobs first (convstudy.jobsize).
 
-MOST_THREADS = config["training"]["threads"]
-#: (training images after the validation split, test images) of the CIFAR part.
-CIFAR_IMAGES = cifar_sizes(config["cifar"]) if CIFAR_ENABLED else (0, 0)
-#: (training images, test images, all images) of the birds part.
-BIRDS_IMAGES = birds_sizes(config["birds"]) if BIRDS_ENABLED else (0, 0, 0)
-
-
-def cifar_threads(wildcards):
-    return jobsize.threads(CIFAR_VARIANTS[wildcards.variant]["macs"], MOST_THREADS)
-
-
-def cifar_priority(wildcards):
-    variant = CIFAR_VARIANTS[wildcards.variant]
-    epochs = variant["settings"]["epochs"]
-    return jobsize.priority(
-        jobsize.training_work(variant["macs"], CIFAR_IMAGES[0], epochs)
-    )
-
-
-def resnet50_macs():
-    return jobsize.resnet50_macs(config["birds"]["image_size"])
-
-
-def birds_eval_threads(wildcards):
-    """Heads are evaluated on cached features (one thread), fine-tuned models on images."""
-    kind = BIRDS_EXPERIMENTS[wildcards.birds_experiment]["kind"]
-    return MOST_THREADS if kind == "finetune" else 1
-
-
-def finetune_priority(wildcards):
-    epochs = BIRDS_EXPERIMENTS[wildcards.birds_finetune]["settings"]["epochs"]
-    return jobsize.priority(
-        jobsize.training_work(resnet50_macs(), BIRDS_IMAGES[0], epochs)
-    )
-
-
-def head_priority(wildcards):
-    """A head that a fine-tuning starts from is on that fine-tuning's path: its priority."""
-    starts = [
-        finetune_priority(type(wildcards)(fromdict={"birds_finetune": name}))
-        for name in BIRDS_FINETUNES
-        if BIRDS_EXPERIMENTS[name]["settings"]["head"] == wildcards.birds_head
-    ]
-    return max(starts, default=0)
+#: (training images after the validation split, test images, all images) per part.
+IMAGES = {
+    "cifar": cifar_sizes(config["cifar"]) if CIFAR_ENABLED else (0, 0, 0),
+    "birds": birds_sizes(config["birds"]) if BIRDS_ENABLED else (0, 0, 0),
+}
+SIZES = jobsize.JobSizes(
+    CIFAR_VARIANTS,
+    BIRDS_EXPERIMENTS,
+    IMAGES,
+    most=config["training"]["threads"],
+    image_size=config["birds"]["image_size"],
+)
 
 
 def tf_mem_mb(base_mb):
@@ -354,7 +322,7 @@ def birds_eval_data(wildcards):
 
 def birds_image_mb():
     """Memory of the decoded image arrays, from the configured size and dataset."""
-    return int(BIRDS_IMAGES[2] * config["birds"]["image_size"] ** 2 * 3 / 1e6)
+    return int(IMAGES["birds"][2] * config["birds"]["image_size"] ** 2 * 3 / 1e6)
 
 
 # The report (rules/report.smk).

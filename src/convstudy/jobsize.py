@@ -24,6 +24,8 @@ a fine-tuning starts from gets that fine-tuning's priority.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 #: Multiply-accumulates per image from which a network gains from more threads.
 LARGE_MACS = 20e6
@@ -54,3 +56,48 @@ def training_work(macs_per_image: float, images: float, epochs: int) -> float:
 def resnet50_macs(image_size: int) -> float:
     """ResNet50's multiply-accumulates per image at ``image_size`` (they grow with the pixels)."""
     return RESNET50_MACS * (image_size / 224) ** 2
+
+
+@dataclass(frozen=True)
+class JobSizes:
+    """Threads and priority of every job of a resolved config: what the rules ask.
+
+    ``cifar`` and ``birds``: the resolved experiments of each part (a CIFAR variant
+    carries its ``macs`` per image); ``images``: (training, test, all) images per part;
+    ``most``: ``training.threads``; ``image_size``: the birds' image side.
+    """
+
+    cifar: Mapping[str, Mapping]
+    birds: Mapping[str, Mapping]
+    images: Mapping[str, tuple]
+    most: int
+    image_size: int
+
+    def cifar_threads(self, variant: str) -> int:
+        return threads(self.cifar[variant]["macs"], self.most)
+
+    def cifar_priority(self, variant: str) -> int:
+        info = self.cifar[variant]
+        work = training_work(info["macs"], self.images["cifar"][0], info["settings"]["epochs"])
+        return priority(work)
+
+    def extraction_priority(self) -> int:
+        return priority(self.images["birds"][2] * resnet50_macs(self.image_size))
+
+    def finetune_priority(self, name: str) -> int:
+        epochs = self.birds[name]["settings"]["epochs"]
+        macs = resnet50_macs(self.image_size)
+        return priority(training_work(macs, self.images["birds"][0], epochs))
+
+    def head_priority(self, head: str) -> int:
+        """A head a fine-tuning starts from is on its path: the fine-tuning's priority."""
+        starts = [
+            self.finetune_priority(name)
+            for name, info in self.birds.items()
+            if info["kind"] == "finetune" and info["settings"]["head"] == head
+        ]
+        return max(starts, default=0)
+
+    def birds_eval_threads(self, name: str) -> int:
+        """Heads are evaluated on cached features (one thread), fine-tuned models on images."""
+        return self.most if self.birds[name]["kind"] == "finetune" else 1
