@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SRC, snakemake
+from conftest import SRC, snakemake
 from convstudy.checkout import copy_workflow
 from convstudy.estimate import (
     DEFAULT_REFERENCE,
@@ -359,7 +359,7 @@ def _estimate_cli(workdir: Path, *args) -> subprocess.CompletedProcess:
 
 def test_command_line_on_the_demo(demo_plan):
     workdir = demo_plan[0]
-    reference = REPO / DEFAULT_REFERENCE
+    reference = DEFAULT_REFERENCE
     done = _estimate_cli(workdir, "--cores", "2", *DEMO, "--reference", reference)
     assert done.returncode == 0, done.stderr
     wall = next(line for line in done.stdout.splitlines() if line.startswith("Expected wall time"))

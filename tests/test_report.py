@@ -760,6 +760,18 @@ def test_demo_report_tables_equal_metrics_json(demo_run):
         (r["part"], r["experiment"], r["base"]) for r in steps
     }
     assert len(md_table(md, "Step", 0)) == len(all_parts["cifar"]) - 1
+    # Two replicates: every interval is shown, no step is judged, and the report says why.
+    assert all(r["verdict"] == "" for r in steps)
+    assert {r["no_verdict_because"] for r in steps} == {
+        "2 replicates: at least 3 are needed for a verdict"
+    }
+    assert all(r["difference_ci_low"] and r["p_improvement"] for r in steps)
+    assert md.count("no verdict: 2 replicates: at least 3 are needed for a verdict") == len(steps)
+    assert "With 2 replicates the intervals are shown but no step is judged" in md
+    for nth in (0, 1):
+        assert {r["Verdict"] for r in md_table(md, "Step", nth)} == {
+            "no verdict: 2 replicates: at least 3 are needed for a verdict"
+        }
     metrics = all_parts["cifar"]
     # Class names with LaTeX specials (the synthetic archive uses CIFAR's names).
     best = max(metrics, key=lambda n: np.mean([m["final_val_accuracy"] for m in metrics[n]]))

@@ -53,7 +53,7 @@ def estimate_command(args: argparse.Namespace) -> None:
         tuple(map(_absolute, args.configfile)),
         tuple(args.config),
     )
-    reference = args.reference or run.workdir / est.DEFAULT_REFERENCE
+    reference = args.reference or est.DEFAULT_REFERENCE
     try:
         if args.record is not None:
             text = json.dumps(est.record(run, args.record), indent=2) + "\n"
@@ -144,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
         "--reference",
         type=Path,
         metavar="FILE",
-        help="reference table of per-job costs (default: DIR/benchmarks/reference/cpu_2core.json)",
+        help="reference table of per-job costs (default: the one measured by this project, in the package)",
     )
     est.add_argument(
         "--forceall", action="store_true", help="as if rerunning everything (snakemake --forceall)"

@@ -62,6 +62,7 @@ def commit(root: Path = ROOT) -> dict[str, str | bool | None]:
 
 
 def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what the platform reports."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -13,7 +13,6 @@ import datetime
 import json
 import math
 import os
-import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from ..config import birds_experiments, cifar_variants, load_config, load_schema
+from ..provenance import cpu_model
 from ..variants import deep_merge
 from .costs import (
     EARLIER,
@@ -40,7 +40,9 @@ from .schedule import Schedule, Task, simulate
 DEFAULT_CONFIGFILE = "config/config.yaml"
 SCHEMA = "config/config.schema.yaml"
 #: The reference shipped with the workflow, relative to the workflow directory.
-DEFAULT_REFERENCE = "benchmarks/reference/cpu_2core.json"
+#: Costs measured by this project on its 2-core machine, shipped with the package so
+#: that every copy of the workflow (a module deployment too) has them.
+DEFAULT_REFERENCE = Path(__file__).resolve().parent / "reference" / "cpu_2core.json"
 
 
 class EstimateError(Exception):
@@ -261,17 +263,6 @@ def format_estimate(est: Estimate) -> str:
 
 
 # ------------------------------------------------------------------ --record
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what the platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _inside(results: Path, config: Mapping, workdir: Path) -> None:

@@ -4,7 +4,7 @@ A job's cost is, in this order:
 
 1. its own benchmark file from an earlier run in the same results directory
    (Snakemake's ``benchmark:``, column ``s``): that very job, measured;
-2. the reference table (``benchmarks/reference/*.json``, written by
+2. the reference table (``convstudy/estimate/reference/*.json``, written by
    ``convstudy estimate --record`` from a finished run's benchmark files): seconds
    per work unit of the rule, for the job's experiment when the table measured it,
    times the job's work units under the planned config;
