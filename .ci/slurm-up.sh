@@ -5,7 +5,7 @@
 # munged, slurmctld and `slurmd -N localhost` with a minimal configuration: no
 # accounting, no cgroups. Their PIDs go to $STATE/*.pid; .ci/slurm-down.sh stops
 # exactly those processes. Exits non-zero, saying why, when the cluster does
-# not come up (the SLURM test is then skipped with that reason).
+# not come up (.ci/run then fails; by hand, the SLURM test is skipped saying why).
 #
 #   .ci/slurm-up.sh     # start (stops a cluster this script started before)
 #   .ci/slurm-down.sh   # stop

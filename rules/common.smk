@@ -19,7 +19,6 @@ from snakemake.logging import logger
 from convstudy import jobsize
 from convstudy import lock as results_lock
 from convstudy import reruns
-from convstudy.estimate.costs import birds_sizes, cifar_sizes
 from convstudy.codeversion import script_digest
 from convstudy.config import (
     archive_sources,
@@ -33,6 +32,7 @@ from convstudy.config import (
     validate_config,
 )
 from convstudy.errors import ConfigError
+from convstudy.estimate.costs import birds_sizes, cifar_sizes
 
 SCHEMA = load_schema(WORKFLOW / "config" / "config.schema.yaml")
 
@@ -193,7 +193,7 @@ def run_settings(*keys):
 
 
 def replicate_seed(wildcards):
-    """The training seed of replicate `rep` (the data split always uses `seed`)."""
+    """The training seed of replicate `rep` (the one place of the seed + k rule)."""
     return config["seed"] + int(wildcards.rep)
 
 
@@ -238,7 +238,7 @@ def run_targets(part, names):
 
 def part_files(part, name):
     """A file of every experiment and replicate of a part: experiment by experiment,
-    replicate 0 first (the report's scripts rely on this order)."""
+    replicate 0 first."""
     return [
         f"{RESULTS}/{part}/{experiment}/rep{rep}/{name}"
         for experiment in EXPERIMENTS[part]
