@@ -8,6 +8,7 @@ replicate k, image i against image i), and the best experiment (on validation).
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -123,7 +124,13 @@ def load_metrics(paths: Sequence[str | Path]) -> list[dict]:
 
 def predictions(run: Mapping) -> dict[str, np.ndarray]:
     """The per-image test predictions of one run (``probabilities``, ``predicted``, ``labels``)."""
-    return load_predictions(Path(run["path"]).with_name(PREDICTIONS))
+    return _predictions(str(Path(run["path"]).with_name(PREDICTIONS)))
+
+
+@functools.lru_cache(maxsize=256)
+def _predictions(path: str) -> dict[str, np.ndarray]:
+    # The tables, the steps and the figures read the same files again and again.
+    return load_predictions(path)
 
 
 def correct(runs: Sequence[Mapping]) -> np.ndarray:
