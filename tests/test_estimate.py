@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SRC, snakemake
+from convstudy import jobsize
 from convstudy.checkout import copy_workflow
 from convstudy.estimate import (
     DEFAULT_REFERENCE,
@@ -82,6 +83,22 @@ def test_priority_decides_which_job_starts_first():
         20.0,
     )
     assert simulate(graph(math.inf), cores=2).wall_seconds == 20.0  # "highest"
+
+
+def test_the_set_with_the_larger_sum_of_priorities_starts_first():
+    # As Snakemake's ilp scheduler: a 2-core job of priority 5 against two 1-core jobs
+    # of 3 each (sum 6) on two cores loses; of priority 7 it starts first.
+    def graph(long: float) -> list[Task]:
+        return [
+            Task(1, 10.0, threads=2, priority=long),
+            Task(2, 1.0, priority=3),
+            Task(3, 1.0, priority=3),
+        ]
+
+    assert simulate(graph(5), cores=2).start == {2: 0.0, 3: 0.0, 1: 1.0}
+    assert simulate(graph(7), cores=2).start == {1: 0.0, 2: 10.0, 3: 10.0}
+    # Equal sums, equal cores: the longer remaining path.
+    assert simulate(graph(6), cores=2).start[1] == 0.0
 
 
 def test_a_job_asking_more_threads_than_cores_is_capped():
@@ -188,7 +205,7 @@ def test_parse_the_demo_dry_run(demo_plan):
     # The longest jobs first: priorities follow the work, the data come first.
     priority = {j.wildcards["variant"]: j.priority for j in by_rule["train_cifar"]}
     assert priority["resnet"] > priority["batchnorm"] > priority["augmented"] > 0
-    assert {j.priority for j in by_rule["prepare_cifar"]} == {1000}
+    assert {j.priority for j in by_rule["prepare_cifar"]} == {jobsize.FIRST}
     assert {j.priority for j in by_rule["plot_cifar_curves"]} == {0}
     assert all(j.benchmark and j.benchmark.endswith(".tsv") for j in jobs if j.rule != "all")
     by_id, deps = {j.jobid: j for j in jobs}, dependencies(jobs)

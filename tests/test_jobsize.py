@@ -44,7 +44,18 @@ def test_longer_jobs_start_first():
     assert plan.finetune_priority("finetune_top") > plan.cifar_priority("resnet")
     assert plan.head_priority("conv") == plan.finetune_priority("finetune_top")
     assert plan.head_priority("linear") == 0
-    assert jobsize.FIRST > plan.finetune_priority("finetune_top") > plan.extraction_priority()
+    # The features every head waits for are on the fine-tuning's path as well.
+    assert plan.extraction_priority() == plan.finetune_priority("finetune_top")
+    without_finetune = sizes(load_config(overrides={"birds": {"only": ["linear"]}}))
+    assert 0 < without_finetune.extraction_priority() < plan.extraction_priority()
+    # Snakemake's ilp scheduler starts the set of ready jobs with the largest sum of
+    # priorities: the residual network must outweigh two small networks together,
+    # and the data preparation everything else.
+    assert plan.cifar_priority("resnet") > plan.cifar_priority("batchnorm") + plan.cifar_priority(
+        "dropout"
+    )
+    every = sum(map(plan.cifar_priority, plan.cifar)) + 3 * plan.finetune_priority("finetune_top")
+    assert every < jobsize.FIRST
 
 
 def test_the_cnn_spec_counts_multiply_accumulates():

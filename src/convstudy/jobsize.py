@@ -14,16 +14,20 @@ On a CPU, TensorFlow's results depend on a job's thread count in the last digits
 a job's threads are recorded in its provenance, and the same config on the same
 cores gives the same numbers.
 
-Priorities: Snakemake starts the ready job with the highest priority first, so a run
-with few cores does not end on a long job started last. A job's priority grows with
-its work (multiply-accumulates over every image and epoch it processes); the data
-preparation, which every job waits for, comes first (:data:`FIRST`), and a head that
-a fine-tuning starts from gets that fine-tuning's priority.
+Priorities, so that a run with few cores does not end on a long job started last.
+Snakemake's default scheduler (``ilp``) starts, whenever cores free up, the set of
+ready jobs with the largest *sum* of priorities that fits them. Priorities therefore
+add up like work: a job's priority is its work (multiply-accumulates over every image
+and epoch it processes) in units of :data:`PRIORITY_UNIT`, and one long job outranks
+two short ones exactly when it has more work than both. (A logarithmic scale would
+rank jobs in the same order, yet let any two small networks outvote the residual
+network.) The data preparation, which every job waits for, comes first
+(:data:`FIRST`), and a head that a fine-tuning starts from gets that fine-tuning's
+priority.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,8 +35,11 @@ from dataclasses import dataclass
 LARGE_MACS = 20e6
 #: ResNet50's multiply-accumulates per 224x224 image (forward pass).
 RESNET50_MACS = 3.9e9
-#: The priority of the jobs every other job waits for (making and preparing the data).
-FIRST = 1000
+#: Multiply-accumulates of work per unit of priority (a BaseNet training: about 6,000).
+PRIORITY_UNIT = 1e8
+#: The priority of the jobs every other job waits for (making and preparing the data):
+#: above the sum of every other job's (10^17 multiply-accumulates of work).
+FIRST = 10**9
 #: A training step costs about three forward passes (forward, and backward for the
 #: activations and the weights).
 TRAINING_PASSES = 3
@@ -44,9 +51,8 @@ def threads(macs_per_image: float, most: int) -> int:
 
 
 def priority(work: float) -> int:
-    """A job's priority from its work (multiply-accumulates in all): ten steps per
-    tenfold more work, so that longer jobs start first."""
-    return max(0, round(10 * math.log10(max(work, 1.0))))
+    """A job's priority from its work (multiply-accumulates in all), proportional to it."""
+    return round(work / PRIORITY_UNIT)
 
 
 def training_work(macs_per_image: float, images: float, epochs: int) -> float:
@@ -82,7 +88,11 @@ class JobSizes:
         return priority(work)
 
     def extraction_priority(self) -> int:
-        return priority(self.images["birds"][2] * resnet50_macs(self.image_size))
+        """Every head waits for the features, so the extraction is on each fine-tuning's
+        path too: its own work or the longest fine-tuning's priority."""
+        own = priority(self.images["birds"][2] * resnet50_macs(self.image_size))
+        finetunes = [n for n, info in self.birds.items() if info["kind"] == "finetune"]
+        return max([own, *map(self.finetune_priority, finetunes)])
 
     def finetune_priority(self, name: str) -> int:
         epochs = self.birds[name]["settings"]["epochs"]

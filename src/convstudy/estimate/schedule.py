@@ -1,15 +1,19 @@
 """How long a set of dependent jobs takes on some cores: list scheduling, simulated.
 
-Snakemake starts, whenever cores are free, the ready jobs it prefers: higher
-``priority`` first. Among equals this simulation prefers the job with the longer
-remaining path to the end of the graph (critical path first, the classic list
-scheduling rule, which keeps the longest chain from starting late), then the
-lower jobid, so that every run of the estimate gives the same schedule.
+Whenever cores are free, Snakemake's default scheduler (``ilp``) starts the set of
+ready jobs with the largest sum of ``priority`` that fits them, then, among equal
+sums, the set that uses the most cores. This simulation chooses the same way (a
+knapsack over the free cores, solved exactly). Among sets equal on both it prefers
+the longer remaining paths to the end of the graph (critical path first, the classic
+list scheduling rule, which keeps the longest chain from starting late), then the
+lower jobids, so that every run of the estimate gives the same schedule; Snakemake
+leaves that choice to its solver.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -89,6 +93,34 @@ def _critical_path(
     return path
 
 
+def _rank(priority: float) -> tuple[int, float]:
+    """``--prioritize``'s "highest" (inf) outranks any sum of finite priorities."""
+    return (1, 0.0) if math.isinf(priority) else (0, priority)
+
+
+def _start_set(
+    ready: set[int],
+    free: int,
+    tasks: Mapping[int, Task],
+    remaining: Mapping[int, float],
+    cores: int,
+) -> tuple[int, ...]:
+    """The ready tasks to start on ``free`` cores: the largest sum of priorities, then
+    the most cores, then the longest remaining paths (0/1 knapsack over used cores)."""
+    best: dict[int, tuple[tuple, tuple[int, ...]]] = {0: ((0, 0.0, 0, 0.0), ())}
+    for tid in sorted(ready):
+        need = min(tasks[tid].threads, cores)
+        highest, priority = _rank(tasks[tid].priority)
+        gain = (highest, priority, need, remaining[tid])
+        for used, (value, chosen) in list(best.items()):
+            if used + need > free:
+                continue
+            candidate = tuple(a + b for a, b in zip(value, gain, strict=True))
+            if used + need not in best or candidate > best[used + need][0]:
+                best[used + need] = (candidate, (*chosen, tid))
+    return max(best.values())[1]
+
+
 def simulate(tasks: Sequence[Task], cores: int) -> Schedule:
     """List scheduling of ``tasks`` on ``cores``: each task holds min(threads, cores)
     cores for its seconds (Snakemake caps a job's threads at --cores the same way)."""
@@ -103,13 +135,11 @@ def simulate(tasks: Sequence[Task], cores: int) -> Schedule:
     start: dict[int, float] = {}
     now, free = 0.0, cores
     while ready or running:
-        for tid in sorted(ready, key=lambda t: (-by_id[t].priority, -remaining[t], t)):
-            need = min(by_id[tid].threads, cores)
-            if need <= free:
-                free -= need
-                ready.discard(tid)
-                start[tid] = now
-                heapq.heappush(running, (now + by_id[tid].seconds, tid))
+        for tid in _start_set(ready, free, by_id, remaining, cores):
+            free -= min(by_id[tid].threads, cores)
+            ready.discard(tid)
+            start[tid] = now
+            heapq.heappush(running, (now + by_id[tid].seconds, tid))
         now, done = heapq.heappop(running)
         free += min(by_id[done].threads, cores)
         for child in dependents[done]:
