@@ -197,7 +197,7 @@ def test_parse_the_demo_dry_run(demo_plan):
     by_rule: dict[str, list[Job]] = {}
     for job in jobs:
         by_rule.setdefault(job.rule, []).append(job)
-    # Our residual CNN asks for training.threads (4), capped at --cores 2; the small
+    # Our residual CNN asks for training.threads (2), capped at --cores 2; the small
     # networks for one (convstudy.jobsize); plots print no threads line.
     threads = {j.wildcards["variant"]: j.threads for j in by_rule["train_cifar"]}
     assert threads["resnet"] == 2 and threads["basenet"] == threads["batchnorm"] == 1
