@@ -22,8 +22,8 @@ and epoch it processes) in units of :data:`PRIORITY_UNIT`, and one long job outr
 two short ones exactly when it has more work than both. (A logarithmic scale would
 rank jobs in the same order, yet let any two small networks outvote the residual
 network.) The data preparation, which every job waits for, comes first
-(:data:`FIRST`), and a head that a fine-tuning starts from gets that fine-tuning's
-priority.
+(:data:`FIRST`), and the feature extraction and the head that a fine-tuning starts
+from, both on its path, get that fine-tuning's priority.
 """
 
 from __future__ import annotations

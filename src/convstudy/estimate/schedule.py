@@ -1,4 +1,4 @@
-"""How long a set of dependent jobs takes on some cores: list scheduling, simulated.
+"""How long a set of dependent jobs takes on some cores: their schedule, simulated.
 
 Whenever cores are free, Snakemake's default scheduler (``ilp``) starts the set of
 ready jobs with the largest sum of ``priority`` that fits them, then, among equal
@@ -102,22 +102,20 @@ def _start_set(
     ready: set[int],
     free: int,
     tasks: Mapping[int, Task],
+    need: Mapping[int, int],
     remaining: Mapping[int, float],
-    cores: int,
 ) -> tuple[int, ...]:
     """The ready tasks to start on ``free`` cores: the largest sum of priorities, then
     the most cores, then the longest remaining paths (0/1 knapsack over used cores)."""
     best: dict[int, tuple[tuple, tuple[int, ...]]] = {0: ((0, 0.0, 0, 0.0), ())}
     for tid in sorted(ready):
-        need = min(tasks[tid].threads, cores)
-        highest, priority = _rank(tasks[tid].priority)
-        gain = (highest, priority, need, remaining[tid])
+        gain = (*_rank(tasks[tid].priority), need[tid], remaining[tid])
         for used, (value, chosen) in list(best.items()):
-            if used + need > free:
+            if used + need[tid] > free:
                 continue
             candidate = tuple(a + b for a, b in zip(value, gain, strict=True))
-            if used + need not in best or candidate > best[used + need][0]:
-                best[used + need] = (candidate, (*chosen, tid))
+            if used + need[tid] not in best or candidate > best[used + need[tid]][0]:
+                best[used + need[tid]] = (candidate, (*chosen, tid))
     return max(best.values())[1]
 
 
@@ -129,19 +127,20 @@ def simulate(tasks: Sequence[Task], cores: int) -> Schedule:
     by_id = {task.id: task for task in tasks}
     dependents = _dependents(by_id)
     remaining = remaining_paths(by_id, dependents)
+    need = {tid: min(task.threads, cores) for tid, task in by_id.items()}
     waiting = {tid: len(task.deps) for tid, task in by_id.items()}
     ready = {tid for tid, n in waiting.items() if n == 0}
     running: list[tuple[float, int]] = []
     start: dict[int, float] = {}
     now, free = 0.0, cores
     while ready or running:
-        for tid in _start_set(ready, free, by_id, remaining, cores):
-            free -= min(by_id[tid].threads, cores)
+        for tid in _start_set(ready, free, by_id, need, remaining):
+            free -= need[tid]
             ready.discard(tid)
             start[tid] = now
             heapq.heappush(running, (now + by_id[tid].seconds, tid))
         now, done = heapq.heappop(running)
-        free += min(by_id[done].threads, cores)
+        free += need[done]
         for child in dependents[done]:
             waiting[child] -= 1
             if waiting[child] == 0:
